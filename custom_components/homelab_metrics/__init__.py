@@ -1,0 +1,1 @@
+"""Homelab Metrics: homelab servers polled through node_exporter or Glances."""

@@ -1,0 +1,1 @@
+"""Clients for the agents a homelab server runs (no Home Assistant imports)."""

@@ -1,0 +1,1 @@
+"""Tiered metric history in SQLite (no Home Assistant imports)."""
