@@ -1,0 +1,78 @@
+"""One bounded HTTP GET against an agent, with its failures mapped to the agent errors."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+
+from .base import (
+    MAX_PAYLOAD_BYTES,
+    AgentConfig,
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reply:
+    """What an agent answered."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+async def async_get(
+    session: aiohttp.ClientSession,
+    config: AgentConfig,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Reply:
+    """GET base_url + path; 401/403 → InvalidAuth, network and time-outs → CannotConnect."""
+    auth = (
+        aiohttp.BasicAuth(config.username, config.password or "")
+        if config.username
+        else None
+    )
+    try:
+        async with asyncio.timeout(config.timeout):
+            async with session.get(
+                config.base_url + path,
+                auth=auth,
+                headers=headers,
+                ssl=config.verify_ssl,
+                allow_redirects=False,
+            ) as response:
+                if response.status in (401, 403):
+                    raise InvalidAuth(f"{path}: HTTP {response.status}")
+                body = await _read_capped(response, max_bytes)
+                return Reply(
+                    status=response.status,
+                    content_type=response.headers.get("Content-Type", ""),
+                    body=body,
+                )
+    except TimeoutError as err:
+        raise CannotConnect(f"no answer within {config.timeout:g} s") from err
+    except aiohttp.ClientError as err:
+        raise CannotConnect(str(err) or type(err).__name__) from err
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, refusing one larger than max_bytes without reading it all."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise InvalidResponse(
+            f"payload of {response.content_length} bytes is too large"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > max_bytes:
+            raise InvalidResponse(f"payload larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
