@@ -1,0 +1,305 @@
+"""Config flow: add a server, reconfigure it, re-authenticate, and set its scan interval."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import logging
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_NAME,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+from homeassistant.util import slugify
+import voluptuous as vol
+
+from .agents.base import CannotConnect, InvalidAuth, InvalidResponse
+from .const import (
+    CONF_AGENT,
+    CONF_SCAN_INTERVAL,
+    CONF_SERVER_ID,
+    DEFAULT_PORTS,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    MAX_SCAN_INTERVAL,
+    MIN_SCAN_INTERVAL,
+    AgentKind,
+)
+from .coordinator import async_create_client
+
+_LOGGER = logging.getLogger(__name__)
+
+_PORT_SELECTOR = selector.NumberSelector(
+    selector.NumberSelectorConfig(
+        min=1, max=65535, mode=selector.NumberSelectorMode.BOX
+    )
+)
+_TEXT = selector.TextSelector()
+_PASSWORD = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+)
+_CONNECTION_KEYS = (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_VERIFY_SSL,
+    CONF_USERNAME,
+    CONF_PASSWORD,
+)
+
+
+def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    """Fields that say where the agent is and how to log in, prefilled from `defaults`."""
+
+    def opt(key: str) -> vol.Optional:
+        value = defaults.get(key)
+        return vol.Optional(key) if value is None else vol.Optional(key, default=value)
+
+    return {
+        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): _TEXT,
+        opt(CONF_PORT): _PORT_SELECTOR,
+        vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
+        vol.Required(
+            CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+        ): bool,
+        opt(CONF_USERNAME): _TEXT,
+        opt(CONF_PASSWORD): _PASSWORD,
+    }
+
+
+def _normalise(agent: AgentKind, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection settings with the agent's default port and no empty credentials."""
+    data: dict[str, Any] = {
+        CONF_HOST: str(user_input[CONF_HOST]).strip(),
+        CONF_PORT: int(user_input.get(CONF_PORT) or DEFAULT_PORTS[agent]),
+        CONF_SSL: bool(user_input.get(CONF_SSL, False)),
+        CONF_VERIFY_SSL: bool(user_input.get(CONF_VERIFY_SSL, True)),
+    }
+    for key in (CONF_USERNAME, CONF_PASSWORD):
+        if value := user_input.get(key):
+            data[key] = value
+    return data
+
+
+class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add one server (one config entry, one device) per agent."""
+
+    VERSION = 1
+
+    async def _async_try_connect(
+        self, agent: AgentKind, data: Mapping[str, Any]
+    ) -> str | None:
+        """Poll the agent once; the error key for the form, or None when it answered."""
+        try:
+            await async_create_client(self.hass, agent, data).async_fetch()
+        except InvalidAuth:
+            return "invalid_auth"
+        except CannotConnect:
+            return "cannot_connect"
+        except InvalidResponse:
+            return "invalid_response"
+        except Exception:
+            _LOGGER.exception(
+                "Unexpected error while connecting to %s", data[CONF_HOST]
+            )
+            return "unknown"
+        return None
+
+    def _server_id(self, name: str) -> str:
+        """A slug of the name that no other server uses; it never changes afterwards."""
+        base = slugify(name) or "server"
+        taken = {
+            entry.data.get(CONF_SERVER_ID) for entry in self._async_current_entries()
+        }
+        candidate, n = base, 2
+        while candidate in taken:
+            candidate, n = f"{base}_{n}", n + 1
+        return candidate
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the agent and where it listens, then connect once."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            agent = AgentKind(user_input[CONF_AGENT])
+            data = _normalise(agent, user_input)
+            await self.async_set_unique_id(
+                f"{data[CONF_HOST].lower()}:{data[CONF_PORT]}"
+            )
+            self._abort_if_unique_id_configured()
+            if (error := await self._async_try_connect(agent, data)) is None:
+                name = str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
+                return self.async_create_entry(
+                    title=name,
+                    data={
+                        CONF_AGENT: agent.value,
+                        CONF_SERVER_ID: self._server_id(name),
+                        **data,
+                    },
+                    options={CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL},
+                )
+            errors["base"] = error
+
+        defaults = user_input or {}
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_AGENT,
+                    default=defaults.get(CONF_AGENT, AgentKind.NODE_EXPORTER.value),
+                ): selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=[kind.value for kind in AgentKind],
+                        translation_key=CONF_AGENT,
+                        mode=selector.SelectSelectorMode.LIST,
+                    )
+                ),
+                **_connection_schema(defaults),
+                vol.Optional(
+                    CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED)
+                ): _TEXT,
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change where the agent listens or how to log in; the server id stays."""
+        entry = self._get_reconfigure_entry()
+        agent = AgentKind(entry.data[CONF_AGENT])
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _normalise(agent, user_input)
+            unique_id = f"{data[CONF_HOST].lower()}:{data[CONF_PORT]}"
+            if unique_id != entry.unique_id:
+                await self.async_set_unique_id(unique_id)
+                self._abort_if_unique_id_configured()
+            if (error := await self._async_try_connect(agent, data)) is None:
+                return self._async_update(
+                    entry,
+                    unique_id=unique_id,
+                    data={**_kept(entry), **data},
+                    reason="reconfigure_successful",
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema(_connection_schema(user_input or entry.data)),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """The agent refused our credentials during a poll."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for new credentials and check them."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            agent = AgentKind(entry.data[CONF_AGENT])
+            data = _normalise(
+                agent,
+                {**entry.data, CONF_USERNAME: None, CONF_PASSWORD: None, **user_input},
+            )
+            if (error := await self._async_try_connect(agent, data)) is None:
+                return self._async_update(
+                    entry,
+                    unique_id=entry.unique_id,
+                    data={**_kept(entry), **data},
+                    reason="reauth_successful",
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(
+                        CONF_USERNAME,
+                        default=entry.data.get(CONF_USERNAME, vol.UNDEFINED),
+                    ): _TEXT,
+                    vol.Optional(CONF_PASSWORD): _PASSWORD,
+                }
+            ),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    def _async_update(
+        self,
+        entry: ConfigEntry,
+        *,
+        unique_id: str | None,
+        data: dict[str, Any],
+        reason: str,
+    ) -> ConfigFlowResult:
+        """Store the new data; the entry's update listener reloads it."""
+        self.hass.config_entries.async_update_entry(
+            entry, unique_id=unique_id, data=data
+        )
+        return self.async_abort(reason=reason)
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> HomelabOptionsFlow:
+        """Options of a server: its scan interval."""
+        return HomelabOptionsFlow()
+
+
+def _kept(entry: ConfigEntry) -> dict[str, Any]:
+    """What a reconfigure or reauth never changes."""
+    return {
+        key: value for key, value in entry.data.items() if key not in _CONNECTION_KEYS
+    }
+
+
+class HomelabOptionsFlow(OptionsFlow):
+    """Scan interval of one server."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and store the scan interval."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL])}
+            )
+        current = self.config_entry.options.get(
+            CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_SCAN_INTERVAL, default=current
+                    ): selector.NumberSelector(
+                        selector.NumberSelectorConfig(
+                            min=MIN_SCAN_INTERVAL,
+                            max=MAX_SCAN_INTERVAL,
+                            step=1,
+                            unit_of_measurement="s",
+                            mode=selector.NumberSelectorMode.BOX,
+                        )
+                    )
+                }
+            ),
+        )

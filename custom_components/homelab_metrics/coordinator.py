@@ -1,0 +1,151 @@
+"""One DataUpdateCoordinator per server: poll its agent, keep the sample in the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+import logging
+from typing import Any
+
+from aiohttp import ClientSession
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .agents.base import (
+    AgentClient,
+    AgentConfig,
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+    Sample,
+)
+from .agents.glances import GlancesClient
+from .agents.node_exporter import NodeExporterClient
+from .const import (
+    CONF_SCAN_INTERVAL,
+    CONF_SERVER_ID,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    AgentKind,
+)
+from .history.store import HistoryStore
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True, slots=True)
+class ExportChoice:
+    """Range and format the server's export button uses (set by its two selects)."""
+
+    range: str = "24h"
+    format: str = "csv"
+
+
+@dataclass(kw_only=True, slots=True)
+class HomelabData:
+    """What a loaded entry keeps at runtime."""
+
+    coordinator: HomelabCoordinator
+    store: HistoryStore
+    export_choice: ExportChoice = field(default_factory=ExportChoice)
+
+
+type HomelabConfigEntry = ConfigEntry[HomelabData]
+
+_CLIENTS: dict[AgentKind, Callable[[ClientSession, AgentConfig], AgentClient]] = {
+    AgentKind.NODE_EXPORTER: NodeExporterClient,
+    AgentKind.GLANCES: GlancesClient,
+}
+
+
+def async_create_client(
+    hass: HomeAssistant, agent: AgentKind, data: Mapping[str, Any]
+) -> AgentClient:
+    """A client for the agent described by a config entry's data, on the shared session."""
+    config = AgentConfig(
+        host=data[CONF_HOST],
+        port=int(data[CONF_PORT]),
+        ssl=bool(data.get(CONF_SSL, False)),
+        verify_ssl=bool(data.get(CONF_VERIFY_SSL, True)),
+        username=data.get(CONF_USERNAME),
+        password=data.get(CONF_PASSWORD),
+    )
+    session = async_get_clientsession(hass, verify_ssl=config.verify_ssl)
+    return _CLIENTS[agent](session, config)
+
+
+class HomelabCoordinator(DataUpdateCoordinator[Sample]):
+    """Polls one server's agent and records every sample in the history."""
+
+    config_entry: HomelabConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HomelabConfigEntry,
+        client: AgentClient,
+        store: HistoryStore,
+    ) -> None:
+        """Set up the poller with the entry's scan interval."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=timedelta(
+                seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+            ),
+        )
+        self.client = client
+        self.store = store
+        self.server_id: str = entry.data[CONF_SERVER_ID]
+        self.agent = AgentKind(entry.data["agent"])
+        self._store_failing = False
+
+    async def _async_update_data(self) -> Sample:
+        """Fetch one sample; agent errors become Home Assistant's."""
+        try:
+            sample = await self.client.async_fetch()
+        except InvalidAuth as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except CannotConnect as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err) or type(err).__name__},
+            ) from err
+        except InvalidResponse as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="invalid_response",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        await self._async_record(sample)
+        return sample
+
+    async def _async_record(self, sample: Sample) -> None:
+        """Keep the sample in the history; a failing store never stops polling."""
+        try:
+            await self.store.async_add(self.server_id, sample)
+        except Exception:
+            if not self._store_failing:
+                _LOGGER.exception("Could not record a sample of %s", self.server_id)
+            self._store_failing = True
+        else:
+            if self._store_failing:
+                _LOGGER.info("Recording samples of %s works again", self.server_id)
+            self._store_failing = False

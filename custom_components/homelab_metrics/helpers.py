@@ -1,0 +1,194 @@
+"""One export request, however it arrives (view, service, button): validated, resolved, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import tzinfo
+from http import HTTPStatus
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from homeassistant.components.http.auth import async_sign_path
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.util import dt as dt_util
+
+from . import async_get_store
+from .const import CONF_SERVER_ID, DOMAIN, SIGNED_URL_VALIDITY
+from .export import (
+    FORMATS,
+    ExportMeta,
+    ExportWriter,
+    aiter_export,
+    make_writer,
+    safe_filename,
+)
+from .history.metrics import Tier
+from .history.ranges import ExportRange, InvalidWindow, Window, parse_timestamp, resolve
+from .history.store import HistoryStore
+
+EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
+TIME_ZONES = ("utc", "local")
+
+
+class ExportError(ServiceValidationError):
+    """A request that cannot be exported; the view answers `status`, the service raises it as is."""
+
+    def __init__(
+        self, key: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST, **placeholders: str
+    ) -> None:
+        """Translated by key; placeholders fill the message."""
+        super().__init__(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders=placeholders,
+        )
+        self.status = status
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportPlan:
+    """What will be exported, resolved from a request's parameters."""
+
+    server_id: str
+    server_name: str
+    range_label: str
+    """"24h", "7d", "30d", "12m", or "custom" for a start/end window."""
+    window: Window
+    fmt: str
+    tz: str
+    """"utc" or "local", as requested."""
+    time_zone: tzinfo
+    time_zone_name: str
+    filename: str
+    now: int
+    custom: tuple[str, str] | None = None
+    """The request's own start/end text, kept so the signed path repeats it exactly."""
+
+    @property
+    def tier(self) -> Tier:
+        """History tier the rows come from."""
+        return self.window.tier
+
+    @property
+    def path(self) -> str:
+        """The view's path and query for exactly this export."""
+        query: dict[str, str] = {"format": self.fmt, "tz": self.tz}
+        if self.custom is None:
+            query = {"range": self.range_label, **query}
+        else:
+            query.update(start=self.custom[0], end=self.custom[1])
+        return f"{EXPORT_URL.format(server_id=self.server_id)}?{urlencode(query)}"
+
+    def writer(self) -> ExportWriter:
+        """A fresh streaming writer for this export."""
+        meta = ExportMeta(
+            server_id=self.server_id,
+            server_name=self.server_name,
+            range=None if self.custom else self.range_label,
+            tier=self.tier,
+            resolution=self.window.resolution,
+            timezone=self.time_zone,
+            timezone_name=self.time_zone_name,
+            exported_at=self.now,
+        )
+        return make_writer(self.fmt, self.tier, meta)
+
+
+async def async_prepare_export(
+    hass: HomeAssistant,
+    server_id: str,
+    *,
+    range_: str | None = None,
+    fmt: str = "csv",
+    tz: str = "utc",
+    start: str | None = None,
+    end: str | None = None,
+) -> ExportPlan:
+    """Check a request and resolve its window; ExportError says what is wrong."""
+    names = {
+        entry.data.get(CONF_SERVER_ID): entry.title
+        for entry in hass.config_entries.async_entries(DOMAIN)
+    }
+    if server_id not in names:
+        raise ExportError("unknown_server", HTTPStatus.NOT_FOUND, server=server_id)
+    if fmt not in FORMATS:
+        raise ExportError("invalid_format", format=fmt, choices=", ".join(FORMATS))
+    if tz not in TIME_ZONES:
+        raise ExportError("invalid_tz", tz=tz)
+    time_zone: tzinfo = ZoneInfo("UTC")
+    time_zone_name = "UTC"
+    if tz == "local":
+        time_zone, time_zone_name = (
+            dt_util.get_default_time_zone(),
+            hass.config.time_zone,
+        )
+    now = int(dt_util.utcnow().timestamp())
+    custom: tuple[str, str] | None = None
+    try:
+        if start is not None or end is not None:
+            if start is None or end is None:
+                raise ExportError("invalid_window_partial")
+            custom = (start, end)
+            # A time without an offset (the UI's date-time picker gives one) is Home Assistant's local time.
+            local = dt_util.get_default_time_zone()
+            window = resolve(
+                None,
+                now=now,
+                start=parse_timestamp(start, local),
+                end=parse_timestamp(end, local),
+            )
+            range_label = "custom"
+        else:
+            range_label = range_ or ExportRange.LAST_24_HOURS.value
+            if range_label not in {r.value for r in ExportRange}:
+                raise ExportError(
+                    "invalid_range",
+                    range=range_label,
+                    choices=", ".join(r.value for r in ExportRange),
+                )
+            window = resolve(ExportRange(range_label), now=now)
+    except InvalidWindow as err:
+        raise ExportError("invalid_window", reason=str(err)) from err
+    filename = safe_filename(
+        server_id,
+        range_label,
+        dt_util.utc_from_timestamp(now).astimezone(time_zone).date(),
+        fmt,
+    )
+    return ExportPlan(
+        server_id=server_id,
+        server_name=names[server_id],
+        range_label=range_label,
+        window=window,
+        fmt=fmt,
+        tz=tz,
+        time_zone=time_zone,
+        time_zone_name=time_zone_name,
+        filename=filename,
+        now=now,
+        custom=custom,
+    )
+
+
+async def async_iter_export(
+    hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
+) -> AsyncIterator[bytes]:
+    """The export's bytes, chunk by chunk, straight from the history store."""
+    store: HistoryStore = await async_get_store(hass)
+    batches = store.async_query(
+        plan.server_id, plan.tier, plan.window.start, plan.window.end
+    )
+    async for chunk in aiter_export(writer, batches):
+        yield chunk
+
+
+def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:
+    """A download link for the plan, valid for an hour; absolute when Home Assistant knows its URL."""
+    path = async_sign_path(hass, plan.path, SIGNED_URL_VALIDITY)
+    try:
+        return f"{get_url(hass)}{path}"
+    except NoURLAvailableError:
+        return path

@@ -1,0 +1,85 @@
+"""HTTP views: the server list and the streamed export download."""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+
+from . import async_get_store
+from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
+from .coordinator import HomelabConfigEntry
+from .export import FORMATS, content_disposition
+from .helpers import EXPORT_URL, ExportError, async_iter_export, async_prepare_export
+
+
+class ServersView(HomeAssistantView):
+    """GET the integration's servers, for the dashboard card."""
+
+    url = "/api/homelab_metrics/servers"
+    name = "api:homelab_metrics:servers"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """List every server with its agent, host, state and newest sample."""
+        hass = request.app[KEY_HASS]
+        store = await async_get_store(hass)
+        entries: list[HomelabConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+        servers = []
+        for entry in entries:
+            server_id = entry.data[CONF_SERVER_ID]
+            runtime = getattr(entry, "runtime_data", None)
+            servers.append(
+                {
+                    "server_id": server_id,
+                    "name": entry.title,
+                    "agent": entry.data[CONF_AGENT],
+                    "host": entry.data["host"],
+                    "online": bool(runtime and runtime.coordinator.last_update_success),
+                    "last_sample": await store.async_latest_ts(server_id),
+                }
+            )
+        return self.json(servers)
+
+
+class ExportView(HomeAssistantView):
+    """GET one server's history as a CSV or JSON file, streamed as it is read."""
+
+    url = EXPORT_URL
+    name = "api:homelab_metrics:export"
+
+    async def get(self, request: web.Request, server_id: str) -> web.StreamResponse:
+        """Validate the query, then stream the file."""
+        hass: HomeAssistant = request.app[KEY_HASS]
+        query = request.query
+        try:
+            plan = await async_prepare_export(
+                hass,
+                server_id,
+                range_=query.get("range"),
+                fmt=query.get("format", "csv"),
+                tz=query.get("tz", "utc"),
+                start=query.get("start"),
+                end=query.get("end"),
+            )
+        except ExportError as err:
+            return self.json_message(str(err), err.status)
+        writer = plan.writer()
+        response = web.StreamResponse(
+            headers={
+                hdrs.CONTENT_TYPE: FORMATS[plan.fmt].content_type,
+                hdrs.CONTENT_DISPOSITION: content_disposition(plan.filename),
+                hdrs.CACHE_CONTROL: "no-store",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        await response.prepare(request)
+        async for chunk in async_iter_export(hass, plan, writer):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+def async_register_views(hass: HomeAssistant) -> None:
+    """Make both views available (authenticated: bearer token or signed path)."""
+    hass.http.register_view(ServersView())
+    hass.http.register_view(ExportView())

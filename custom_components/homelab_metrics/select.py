@@ -1,0 +1,95 @@
+"""Export range and format of a server's "Export metrics" button; remembered across restarts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
+
+from .coordinator import ExportChoice, HomelabConfigEntry, HomelabCoordinator
+from .entity import HomelabEntity
+from .export import FORMATS
+from .history.ranges import ExportRange
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomelabSelectDescription(SelectEntityDescription):
+    """A select that stores its option in the server's ExportChoice."""
+
+    attribute: str
+    """Attribute of ExportChoice this select sets."""
+
+
+SELECTS: tuple[HomelabSelectDescription, ...] = (
+    HomelabSelectDescription(
+        key="export_range",
+        translation_key="export_range",
+        entity_category=EntityCategory.CONFIG,
+        options=[r.value for r in ExportRange],
+        attribute="range",
+    ),
+    HomelabSelectDescription(
+        key="export_format",
+        translation_key="export_format",
+        entity_category=EntityCategory.CONFIG,
+        options=list(FORMATS),
+        attribute="format",
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HomelabConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Create the export selects of a server."""
+    data = entry.runtime_data
+    async_add_entities(
+        HomelabExportSelect(data.coordinator, description, data.export_choice)
+        for description in SELECTS
+    )
+
+
+class HomelabExportSelect(HomelabEntity, SelectEntity, RestoreEntity):
+    """Choice used by the server's export button."""
+
+    entity_description: HomelabSelectDescription
+
+    def __init__(
+        self,
+        coordinator: HomelabCoordinator,
+        description: HomelabSelectDescription,
+        choice: ExportChoice,
+    ) -> None:
+        """Bind the select to the server's shared choice."""
+        super().__init__(coordinator, description)
+        self._choice = choice
+
+    @property
+    def available(self) -> bool:
+        """A setting, usable while the server is down (its history is not)."""
+        return True
+
+    @property
+    def current_option(self) -> str:
+        """The chosen option."""
+        return str(getattr(self._choice, self.entity_description.attribute))
+
+    async def async_added_to_hass(self) -> None:
+        """Take back the option chosen before the restart."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is not None and last.state in self.options:
+            setattr(self._choice, self.entity_description.attribute, last.state)
+
+    async def async_select_option(self, option: str) -> None:
+        """Remember the new choice."""
+        setattr(self._choice, self.entity_description.attribute, option)
+        self.async_write_ha_state()

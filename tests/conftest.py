@@ -1,0 +1,155 @@
+"""Fixtures shared by the Home Assistant tests."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import UTC, datetime
+import os
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.const import (
+    CONF_AGENT,
+    CONF_SCAN_INTERVAL,
+    CONF_SERVER_ID,
+    DOMAIN,
+)
+
+NOW = 1_764_000_000
+"""2025-11-24T16:00:00Z: a fixed, hour-aligned instant for tests."""
+
+FULL_SAMPLE = Sample(
+    timestamp=NOW,
+    cpu_percent=12.5,
+    memory_percent=41.25,
+    disk_percent=24.9,
+    load_1m=0.42,
+    load_5m=0.3,
+    load_15m=0.25,
+    memory_used_bytes=3_400_000_000,
+    memory_total_bytes=8_000_000_000,
+    disk_used_bytes=12_000_000_000,
+    disk_total_bytes=50_000_000_000,
+    network_rx_bytes_per_second=125_000.0,
+    network_tx_bytes_per_second=20_000.0,
+    temperature_celsius=47.0,
+    boot_time=NOW - 86_400,
+)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/ from this repository."""
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Give every Home Assistant under test its own config folder, so the history file is fresh."""
+    if "hass" in request.fixturenames:
+        hass: HomeAssistant = request.getfixturevalue("hass")
+        hass.config.config_dir = str(tmp_path_factory.mktemp("config"))
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create entities that are disabled by default, as if the user had enabled them."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        yield
+
+
+def make_entry(
+    agent: str = "node_exporter",
+    *,
+    host: str = "192.168.1.10",
+    port: int = 9100,
+    server_id: str = "nas",
+    title: str = "NAS",
+    **extra: Any,
+) -> MockConfigEntry:
+    """A config entry as the user step would create it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=title,
+        unique_id=f"{host}:{port}",
+        data={
+            CONF_AGENT: agent,
+            CONF_SERVER_ID: server_id,
+            "host": host,
+            "port": port,
+            "ssl": False,
+            "verify_ssl": True,
+            **extra,
+        },
+        options={CONF_SCAN_INTERVAL: 60},
+    )
+
+
+@pytest.fixture
+def mock_entry() -> MockConfigEntry:
+    """A node_exporter server."""
+    return make_entry()
+
+
+@pytest.fixture
+def mock_client() -> Generator[MagicMock]:
+    """An agent client that answers with FULL_SAMPLE, wherever the integration creates one."""
+    client = MagicMock()
+    client.async_fetch = AsyncMock(return_value=FULL_SAMPLE)
+    with (
+        patch(
+            "custom_components.homelab_metrics.async_create_client", return_value=client
+        ),
+        patch(
+            "custom_components.homelab_metrics.config_flow.async_create_client",
+            return_value=client,
+        ),
+    ):
+        yield client
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """Set up the integration with one server whose agent answers, half a minute after NOW."""
+    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    return mock_entry
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[Any]:
+    """In CI a live test must run: its skip (a missing agent or browser) becomes a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and item.get_closest_marker("e2e") is not None
+        and os.environ.get("HOMELAB_METRICS_REQUIRE_E2E") == "1"
+    ):
+        reason = (
+            report.longrepr[2]
+            if isinstance(report.longrepr, tuple)
+            else report.longrepr
+        )
+        report.outcome = "failed"
+        report.longrepr = f"live test skipped where it must run (HOMELAB_METRICS_REQUIRE_E2E=1): {reason}"

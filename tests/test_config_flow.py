@@ -1,0 +1,231 @@
+"""Config flow: every step and every error branch."""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.homelab_metrics.agents.base import (
+    CannotConnect,
+    InvalidAuth,
+    InvalidResponse,
+)
+from custom_components.homelab_metrics.const import CONF_SCAN_INTERVAL, DOMAIN
+
+from .conftest import FULL_SAMPLE, make_entry
+
+USER_INPUT = {
+    "agent": "glances",
+    "host": " 10.0.0.5 ",
+    "ssl": False,
+    "verify_ssl": True,
+    "name": "Media box",
+}
+
+
+async def _start(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return result["flow_id"]
+
+
+async def test_user_creates_entry_with_default_port(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """Port left empty → the agent's default; name → title and a fixed server id."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Media box"
+    assert result["data"] == {
+        "agent": "glances",
+        "server_id": "media_box",
+        "host": "10.0.0.5",
+        "port": 61208,
+        "ssl": False,
+        "verify_ssl": True,
+    }
+    assert result["options"] == {CONF_SCAN_INTERVAL: 60}
+    assert result["result"].unique_id == "10.0.0.5:61208"
+    mock_client.async_fetch.assert_awaited()
+
+
+async def test_user_with_credentials_and_no_name(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """Credentials are kept; without a name the host names the server."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            "agent": "node_exporter",
+            "host": "pve.lan",
+            "port": 9200,
+            "ssl": True,
+            "verify_ssl": False,
+            "username": "prom",
+            "password": "secret",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "pve.lan"
+    assert result["data"]["server_id"] == "pve_lan"
+    assert result["data"]["port"] == 9200
+    assert result["data"]["username"] == "prom"
+    assert result["data"]["password"] == "secret"
+
+
+@pytest.mark.parametrize(
+    ("error", "key"),
+    [
+        (CannotConnect("refused"), "cannot_connect"),
+        (InvalidAuth("401"), "invalid_auth"),
+        (InvalidResponse("html"), "invalid_response"),
+        (RuntimeError("boom"), "unknown"),
+    ],
+)
+async def test_user_errors_then_recovers(
+    hass: HomeAssistant, mock_client: MagicMock, error: Exception, key: str
+) -> None:
+    """Each failure shows its error on the form; fixing it creates the entry."""
+    flow_id = await _start(hass)
+    mock_client.async_fetch.side_effect = error
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": key}
+
+    mock_client.async_fetch.side_effect = None
+    mock_client.async_fetch.return_value = FULL_SAMPLE
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["host"] == "10.0.0.5"
+
+
+async def test_user_already_configured(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """The same host and port cannot be added twice, whatever the case of the host."""
+    make_entry("glances", host="10.0.0.5", port=61208).add_to_hass(hass)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    mock_client.async_fetch.assert_not_awaited()
+
+
+async def test_server_id_unique(hass: HomeAssistant, mock_client: MagicMock) -> None:
+    """Two servers with the same name get different server ids."""
+    make_entry(server_id="media_box", host="10.0.0.9").add_to_hass(hass)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["data"]["server_id"] == "media_box_2"
+
+
+async def test_reconfigure(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Host and port change; agent and server id stay; the entry reloads with them."""
+    entry = init_integration
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+
+    mock_client.async_fetch.side_effect = CannotConnect("down")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "192.168.1.11", "port": 9101, "ssl": False, "verify_ssl": True},
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    mock_client.async_fetch.side_effect = None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "192.168.1.11", "port": 9101, "ssl": False, "verify_ssl": True},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data["host"] == "192.168.1.11"
+    assert entry.data["port"] == 9101
+    assert entry.data["server_id"] == "nas"
+    assert entry.data["agent"] == "node_exporter"
+    assert entry.unique_id == "192.168.1.11:9101"
+
+
+async def test_reconfigure_to_other_server_aborts(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Reconfiguring onto a host and port another entry has is refused."""
+    make_entry(host="10.9.9.9", port=9100, server_id="other").add_to_hass(hass)
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "10.9.9.9", "port": 9100, "ssl": False, "verify_ssl": True},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert init_integration.data["host"] == "192.168.1.10"
+
+
+async def test_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """New credentials are checked, then stored."""
+    entry = init_integration
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+
+    mock_client.async_fetch.side_effect = InvalidAuth("401")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"username": "admin", "password": "wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    mock_client.async_fetch.side_effect = None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"username": "admin", "password": "right"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data["username"] == "admin"
+    assert entry.data["password"] == "right"
+    assert entry.data["host"] == "192.168.1.10"
+
+
+async def test_options_flow(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """The scan interval is stored, bounded, and the coordinator uses it after the reload."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 15}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_SCAN_INTERVAL: 15}
+    assert entry.runtime_data.coordinator.update_interval is not None
+    assert entry.runtime_data.coordinator.update_interval.total_seconds() == 15
+
+
+async def test_options_flow_rejects_out_of_range(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Below 10 s is refused by the form's schema."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_SCAN_INTERVAL: 5}
+        )
