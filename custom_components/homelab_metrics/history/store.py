@@ -258,7 +258,7 @@ class HistoryStore:
 
     async def async_add(self, server_id: str, sample: Sample) -> None:
         """Keep one poll (writing the same timestamp twice keeps one row)."""
-        if self._paused:
+        if self._paused and not self.closed:
             self._pending.append((server_id, sample))
             return
         await self._call(self._insert, [(server_id, sample)])
