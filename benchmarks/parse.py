@@ -1,0 +1,67 @@
+"""Parse cost of a node_exporter payload: the targeted scanner against prometheus_client's full parser.
+
+Usage: .venv/bin/python benchmarks/parse.py [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import statistics
+import time
+
+import _path
+from prometheus_client.parser import text_string_to_metric_families
+
+from custom_components.homelab_metrics.agents.node_exporter import (
+    build_sample,
+    parse_metrics,
+)
+
+PAYLOADS = {
+    "captured (Debian 1.5.0, small VM)": _path.REPO
+    / "tests/fixtures/node_exporter/metrics_1.txt",
+    "upstream e2e fixture": _path.REPO.parent
+    / "shared/fixtures/node_exporter_upstream_e2e_output.txt",
+}
+
+
+def median_ms(func, runs: int) -> float:
+    """Median wall time of func() in milliseconds."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    """Print one row per payload."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    print(
+        f"{'payload':38} {'kB':>7} {'full parse ms':>14} {'scanner ms':>11} {'speed-up':>9}"
+    )
+    for name, path in PAYLOADS.items():
+        if not Path(path).exists():
+            print(f"{name:38} missing: {path}")
+            continue
+        text = Path(path).read_text()
+        full = median_ms(
+            lambda text=text: list(text_string_to_metric_families(text)), args.runs
+        )
+        scan = median_ms(
+            lambda text=text: build_sample(
+                parse_metrics(text), None, timestamp=0, elapsed=None
+            ),
+            args.runs,
+        )
+        print(
+            f"{name:38} {len(text) / 1000:7.1f} {full:14.2f} {scan:11.3f} {full / scan:8.0f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests against real agents, a real Home Assistant and a real browser, on loopback."""
