@@ -109,12 +109,17 @@ async def async_get_store(hass: HomeAssistant) -> HistoryStore:
             store.set_time_zone(hass.config.time_zone)
 
         async def _close_on_stop(event: Event) -> None:
+            # A once-listener is gone after it fired: it must not be unsubscribed again.
+            holder.unsubscribe.remove(unsubscribe_stop)
             await _async_close_store(hass)
 
+        unsubscribe_stop = hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, _close_on_stop
+        )
         holder.unsubscribe = [
             async_track_time_change(hass, _rollup, minute=ROLLUP_MINUTE, second=0),
             hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, _time_zone_changed),
-            hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _close_on_stop),
+            unsubscribe_stop,
         ]
         holder.store = store
         # Catch up on everything missed while Home Assistant was down, without delaying setup.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import tzinfo
 from http import HTTPStatus
@@ -175,7 +175,7 @@ async def async_prepare_export(
 
 async def async_iter_export(
     hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """The export's bytes, chunk by chunk, straight from the history store."""
     store: HistoryStore = await async_get_store(hass)
     batches = store.async_query(

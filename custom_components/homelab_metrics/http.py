@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+import logging
+
 from aiohttp import hdrs, web
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
@@ -11,6 +14,8 @@ from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
 from .coordinator import HomelabConfigEntry
 from .export import FORMATS, content_disposition
 from .helpers import EXPORT_URL, ExportError, async_iter_export, async_prepare_export
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class ServersView(HomeAssistantView):
@@ -73,9 +78,14 @@ class ExportView(HomeAssistantView):
             }
         )
         await response.prepare(request)
-        async for chunk in async_iter_export(hass, plan, writer):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            async with aclosing(async_iter_export(hass, plan, writer)) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            # The card checks an export by reading its headers only, then hangs up.
+            _LOGGER.debug("Export of %s ended early: the client went away", server_id)
         return response
 
 
