@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 import json
-import math
+from math import isfinite
 import re
 from typing import Any, Protocol
 
@@ -49,25 +49,6 @@ class ExportMeta:
     exported_at: int
 
 
-def _number(value: float | None, *, integer: bool) -> int | float | None:
-    """Byte rates as integers, everything else to 3 decimals; NaN and infinities are missing."""
-    if value is None or not math.isfinite(value):
-        return None
-    if integer:
-        return round(value)
-    return round(value, 3)
-
-
-def _cell(value: float | None) -> str:
-    """A CSV cell: empty for missing, plain digits (never scientific notation) otherwise."""
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return str(value)
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def neutralise(text: str) -> str:
     """Text a spreadsheet would run as a formula gets a leading apostrophe."""
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -95,20 +76,34 @@ class _Writer:
         self.columns = columns_for(tier)
         self.meta = meta
         self.rows = 0
-        self._integer = tuple(c in _BYTE_RATES or c == "samples" for c in self.columns)
+        self._integer = tuple(
+            c in _BYTE_RATES or c == "samples" for c in self.columns[1:]
+        )
 
     def timestamp(self, ts: int) -> str:
         """ISO 8601 with the export's offset."""
-        return (
-            datetime.fromtimestamp(ts, UTC).astimezone(self.meta.timezone).isoformat()
-        )
+        return datetime.fromtimestamp(ts, self.meta.timezone).isoformat()
 
     def values(self, row: tuple[Any, ...]) -> list[int | float | None]:
         """The row's values after the timestamp, rounded for the file."""
-        return [
-            _number(v, integer=i)
-            for v, i in zip(row[1:], self._integer[1:], strict=True)
-        ]
+        out: list[int | float | None] = []
+        append = out.append
+        for value, integer in zip(row[1:], self._integer, strict=True):
+            if value is None or not isfinite(value):
+                append(None)
+            elif integer:
+                append(round(value))
+            else:
+                append(round(value, 3))
+        return out
+
+
+def _text(value: float | None, missing: str) -> str:
+    """A number as CSV/JSON text: plain digits, no trailing ".0"."""
+    if value is None:
+        return missing
+    text = repr(value)
+    return text.removesuffix(".0")
 
 
 class CsvExportWriter(_Writer):
@@ -120,12 +115,13 @@ class CsvExportWriter(_Writer):
 
     def write(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
         """CSV lines of the rows (only numbers and timestamps: nothing to quote)."""
-        lines = []
-        for row in rows:
-            cells = [neutralise(self.timestamp(row[0]))]
-            cells += [_cell(v) for v in self.values(row)]
-            lines.append(",".join(cells))
-            self.rows += 1
+        lines = [
+            neutralise(self.timestamp(row[0]))
+            + ","
+            + ",".join([_text(v, "") for v in self.values(row)])
+            for row in rows
+        ]
+        self.rows += len(lines)
         return ("\r\n".join(lines) + "\r\n").encode() if lines else b""
 
     def finish(self) -> bytes:
@@ -135,6 +131,11 @@ class CsvExportWriter(_Writer):
 
 class JsonExportWriter(_Writer):
     """One JSON object: the export's metadata, then `data_points`, streamed item by item."""
+
+    def __init__(self, tier: Tier, meta: ExportMeta) -> None:
+        """Prepare the quoted keys once."""
+        super().__init__(tier, meta)
+        self._keys = tuple(json.dumps(c) + ":" for c in self.columns[1:])
 
     def start(self) -> bytes:
         """The metadata and the opening of data_points."""
@@ -154,16 +155,20 @@ class JsonExportWriter(_Writer):
 
     def write(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
         """Data points of the rows, comma-separated from the ones before."""
-        items = []
-        for row in rows:
-            point = dict(
-                zip(
-                    self.columns,
-                    [self.timestamp(row[0]), *self.values(row)],
-                    strict=True,
-                )
+        keys = self._keys
+        items = [
+            '{"timestamp":"'
+            + self.timestamp(row[0])
+            + '",'
+            + ",".join(
+                [
+                    k + _text(v, "null")
+                    for k, v in zip(keys, self.values(row), strict=True)
+                ]
             )
-            items.append(json.dumps(point, separators=(",", ":"), allow_nan=False))
+            + "}"
+            for row in rows
+        ]
         if not items:
             return b""
         text = ",".join(items)
