@@ -76,8 +76,10 @@ async def fill(
     now: int | None = None,
     seed: int = 0,
     time_zone: str = "UTC",
+    server_ids: list[str] | None = None,
 ) -> FillResult:
-    """Write the history of `servers` servers into the database at path."""
+    """Write the history of `servers` servers (or of the named ones) into the database at path."""
+    names = server_ids or [f"server_{n:03d}" for n in range(servers)]
     now = int(time.time()) if now is None else now
     now -= now % interval
     store = HistoryStore(path, time_zone=time_zone)
@@ -89,16 +91,16 @@ async def fill(
     )
     written = 0
     started = time.perf_counter()
-    for n in range(servers):
+    for n, name in enumerate(names):
         for start, end, step in spans:
             batch: list[Sample] = []
             for sample in server_samples(seed * 100_003 + n, start, end, step):
                 batch.append(sample)
                 if len(batch) == 10_000:
-                    await store.async_add_many(f"server_{n:03d}", batch)
+                    await store.async_add_many(name, batch)
                     written += len(batch)
                     batch = []
-            await store.async_add_many(f"server_{n:03d}", batch)
+            await store.async_add_many(name, batch)
             written += len(batch)
     write_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -121,8 +123,13 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=50)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--server-id", action="append", help="name the servers (repeatable)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(fill(args.out, servers=args.servers, seed=args.seed))
+    result = asyncio.run(
+        fill(args.out, servers=args.servers, seed=args.seed, server_ids=args.server_id)
+    )
     print(
         f"{args.out}: {result.samples} samples written in {result.write_seconds:.1f} s, "
         f"rollup {result.rollup_seconds:.1f} s ({result.rollup})"

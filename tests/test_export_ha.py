@@ -447,3 +447,27 @@ async def test_button_and_selects(
     assert "[nas-metrics-30d-2025-11-24.json](" in note["message"]
     assert "range=30d" in note["message"]
     assert "authSig=" in note["message"]
+
+
+async def test_selects_restored_after_restart(
+    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """The export range and format chosen before a restart come back."""
+    from homeassistant.core import State
+    from pytest_homeassistant_custom_component.common import mock_restore_cache
+
+    mock_restore_cache(
+        hass,
+        [
+            State("select.nas_export_range", "12m"),
+            State("select.nas_export_format", "bogus"),
+        ],
+    )
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("select.nas_export_range").state == "12m"
+    assert (
+        hass.states.get("select.nas_export_format").state == "csv"
+    )  # an unknown option is ignored
+    assert mock_entry.runtime_data.export_choice.range == "12m"
