@@ -25,6 +25,8 @@ from custom_components.homelab_metrics.agents.glances import (
     parse_uptime,
 )
 
+from .fake_server import serve
+
 FIXTURES = Path(__file__).parent / "fixtures" / "glances"
 
 
@@ -73,15 +75,9 @@ class FakeGlances:
 @pytest.fixture
 async def glances(socket_enabled: None) -> AsyncIterator[FakeGlances]:
     state = FakeGlances()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", state.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield state
-    await runner.cleanup()
+    async with serve(state.handle) as port:
+        state.port = port
+        yield state
 
 
 def make_client(

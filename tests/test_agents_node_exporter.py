@@ -27,6 +27,8 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_metrics,
 )
 
+from .fake_server import serve
+
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
 UPSTREAM = (
     Path(__file__).parents[2]
@@ -282,17 +284,11 @@ class Agent:
 @pytest.fixture
 async def agent(socket_enabled: None) -> AsyncIterator[Agent]:
     state = Agent()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", state.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield state
-    state.release.set()
-    await asyncio.sleep(0.05)
-    await runner.cleanup()
+    async with serve(state.handle) as port:
+        state.port = port
+        yield state
+        state.release.set()
+        await asyncio.sleep(0.05)
 
 
 def client_for(

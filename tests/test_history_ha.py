@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 import itertools
 from pathlib import Path
 from unittest.mock import MagicMock
@@ -22,7 +22,7 @@ from custom_components.homelab_metrics import backup
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
 
-from .conftest import FULL_SAMPLE, NOW
+from .conftest import FULL_SAMPLE, NOW, async_next_poll
 
 
 async def _rows(store, tier: Tier, start: int, end: int, now: int = 0) -> list[tuple]:
@@ -121,9 +121,7 @@ async def test_backup_hooks_queue_samples(
     store = init_integration.runtime_data.store
     await backup.async_pre_backup(hass)
     mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=NOW + 60)
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_next_poll(hass, freezer)
     assert await store.async_latest_ts("nas") == NOW
     await backup.async_post_backup(hass)
     assert await store.async_latest_ts("nas") == NOW + 60

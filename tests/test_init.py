@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 import logging
 from unittest.mock import MagicMock
 
@@ -15,7 +14,6 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.homelab_metrics import async_get_store
@@ -27,7 +25,7 @@ from custom_components.homelab_metrics.agents.base import (
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
 
-from .conftest import FULL_SAMPLE, make_entry
+from .conftest import FULL_SAMPLE, async_next_poll, make_entry
 
 
 async def test_setup_and_unload(
@@ -83,17 +81,13 @@ async def test_unavailable_and_recovery(
     assert hass.states.get("binary_sensor.nas_online").state == STATE_ON
     mock_client.async_fetch.side_effect = CannotConnect("refused")
     for _ in range(3):
-        freezer.tick(timedelta(seconds=61))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == STATE_UNAVAILABLE
     assert hass.states.get("binary_sensor.nas_online").state == STATE_OFF
     assert caplog.text.count("Could not reach the agent") == 1
 
     mock_client.async_fetch.side_effect = None
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
     assert hass.states.get("binary_sensor.nas_online").state == STATE_ON
     assert caplog.text.count("Fetching homelab_metrics NAS data recovered") == 1
@@ -107,9 +101,7 @@ async def test_auth_failure_while_running(
 ) -> None:
     """A 401 during polling starts a reauth flow."""
     mock_client.async_fetch.side_effect = InvalidAuth("401")
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_next_poll(hass, freezer)
     flows = hass.config_entries.flow.async_progress()
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
 
@@ -126,9 +118,7 @@ async def test_polls_land_in_history(
         FULL_SAMPLE, timestamp=FULL_SAMPLE.timestamp + 60, cpu_percent=80.0
     )
     mock_client.async_fetch.return_value = second
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_next_poll(hass, freezer)
     rows = [
         row
         async for batch in store.async_query(
@@ -160,15 +150,11 @@ async def test_store_failure_does_not_stop_polling(
     store.async_add = broken  # type: ignore[method-assign]
     mock_client.async_fetch.return_value = replace(FULL_SAMPLE, cpu_percent=55.0)
     for _ in range(2):
-        freezer.tick(timedelta(seconds=61))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
     assert caplog.text.count("Could not record a sample of nas") == 1
     store.async_add = original  # type: ignore[method-assign]
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_next_poll(hass, freezer)
     assert "Recording samples of nas works again" in caplog.text
 
 

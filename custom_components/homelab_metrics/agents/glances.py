@@ -8,17 +8,13 @@ over the same physical interfaces as node_exporter (`node_exporter.is_physical`)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import json
 import math
 import re
-import time
 from typing import Any
 
-import aiohttp
-
-from .base import AgentConfig, InvalidResponse, Sample
-from .http import async_get
+from .base import InvalidResponse, Sample
+from .http import HttpAgentClient
 from .node_exporter import is_physical
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
@@ -96,28 +92,15 @@ def cpu_temperature(sensors: Any) -> float | None:
     return max(values) if values else None
 
 
-class GlancesClient:
+class GlancesClient(HttpAgentClient):
     """Polls one Glances server; keeps the previous network counters for rates."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        config: AgentConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        """Bind the client to Home Assistant's session and the agent's address."""
-        self._session = session
-        self._config = config
-        self._clock = clock
-        self._version = 4
-        self._previous: tuple[dict[str, float], dict[str, float], float] | None = None
+    _version = 4
+    _previous: tuple[dict[str, float], dict[str, float], float] | None = None
 
     async def _async_plugin(self, name: str) -> Any:
         """One plugin's JSON; None when the plugin is disabled or unreadable."""
-        reply = await async_get(
-            self._session, self._config, f"/api/{self._version}/{name}"
-        )
+        reply = await self._async_get(f"/api/{self._version}/{name}")
         if reply.status == 404 and self._version == 4:
             raise _WrongVersion
         if reply.status != 200:

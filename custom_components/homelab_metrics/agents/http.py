@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+import time
 
 import aiohttp
 
@@ -76,3 +78,25 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
             raise InvalidResponse(f"payload larger than {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class HttpAgentClient:
+    """What every client shares: Home Assistant's session, the agent's address, a clock."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: AgentConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Bind the client to Home Assistant's session and the agent's address."""
+        self._session = session
+        self._config = config
+        self._clock = clock
+
+    async def _async_get(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> Reply:
+        """GET a path of this agent."""
+        return await async_get(self._session, self._config, path, headers=headers)

@@ -7,15 +7,11 @@ so the rate is the traffic that crosses the server's physical links, counted onc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 import math
-import time
 
-import aiohttp
-
-from .base import AgentConfig, InvalidResponse, Sample
-from .http import async_get
+from .base import InvalidResponse, Sample
+from .http import HttpAgentClient
 
 VIRTUAL_INTERFACES = (
     "lo", "veth", "docker", "br-", "virbr", "vnet", "cni", "flannel", "cali", "cilium",
@@ -269,27 +265,14 @@ def build_sample(
     )
 
 
-class NodeExporterClient:
+class NodeExporterClient(HttpAgentClient):
     """Polls one node_exporter; keeps the previous scrape for CPU and network rates."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        config: AgentConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        """Bind the client to Home Assistant's session and the agent's address."""
-        self._session = session
-        self._config = config
-        self._clock = clock
-        self._previous: tuple[Snapshot, float] | None = None
+    _previous: tuple[Snapshot, float] | None = None
 
     async def async_fetch(self) -> Sample:
         """Scrape /metrics once."""
-        reply = await async_get(
-            self._session, self._config, "/metrics", headers={"Accept-Encoding": "gzip"}
-        )
+        reply = await self._async_get("/metrics", headers={"Accept-Encoding": "gzip"})
         if reply.status != 200:
             raise InvalidResponse(f"/metrics answered HTTP {reply.status}")
         if not reply.content_type.startswith("text/plain"):
