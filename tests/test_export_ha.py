@@ -471,3 +471,57 @@ async def test_selects_restored_after_restart(
         hass.states.get("select.nas_export_format").state == "csv"
     )  # an unknown option is ignored
     assert mock_entry.runtime_data.export_choice.range == "12m"
+
+
+@pytest.fixture
+def frozen_now(freezer: FrozenDateTimeFactory) -> None:
+    """Time stands at NOW from before any token is issued."""
+    freezer.move_to(datetime.fromtimestamp(NOW, UTC))
+
+
+async def test_view_local_time_on_dst_day(
+    frozen_now: None,
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+) -> None:
+    """Berlin's 26 October 2025 has 25 hours: local offsets switch from +02:00 to +01:00, UTC stays."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    store = mock_entry.runtime_data.store
+    day_start = int(
+        datetime(2025, 10, 25, 22, 0, tzinfo=UTC).timestamp()
+    )  # Berlin midnight (+02:00)
+    await store.async_add_many(
+        "nas",
+        [
+            replace(FULL_SAMPLE, timestamp=ts)
+            for ts in range(day_start, day_start + 25 * 3600, 600)
+        ],
+    )
+    await store.async_rollup(NOW)
+    client = await hass_client()
+    window = {
+        "start": "2025-10-26T00:00:00",
+        "end": "2025-10-27T00:00:00",
+    }  # local times
+    path = "/api/homelab_metrics/servers/nas/export"
+    response = await client.get(
+        path, params={**window, "format": "json", "tz": "local"}
+    )
+    assert response.status == HTTPStatus.OK, await response.text()
+    local = json.loads(await response.text())
+    response = await client.get(path, params={**window, "format": "json"})
+    utc = json.loads(await response.text())
+    assert local["tier"] == "hourly"  # a month ago: older than the raw tier keeps
+    stamps = [p["timestamp"] for p in local["data_points"]]
+    assert len(stamps) == 25
+    assert stamps[0] == "2025-10-26T00:00:00+02:00"
+    assert stamps[2] == "2025-10-26T02:00:00+02:00"
+    assert stamps[3] == "2025-10-26T02:00:00+01:00"
+    assert stamps[-1] == "2025-10-26T23:00:00+01:00"
+    assert utc["data_points"][0]["timestamp"] == "2025-10-25T22:00:00+00:00"
+    assert [p["samples"] for p in utc["data_points"]] == [6] * 25
