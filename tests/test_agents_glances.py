@@ -11,6 +11,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 import pytest
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
 
 from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
@@ -20,76 +23,91 @@ from custom_components.homelab_metrics.agents.base import (
 )
 from custom_components.homelab_metrics.agents.glances import (
     BOOT_TIME_GRANULARITY,
+    PLUGINS,
     GlancesClient,
+    cpu_percent,
     cpu_temperature,
+    network_counters,
     parse_uptime,
+    root_filesystem,
 )
+from custom_components.homelab_metrics.agents.node_exporter import is_physical
 
+from .agent_mocks import (
+    glances_payload,
+    hung_agent,
+    mock_glances,
+    mock_unauthorized,
+    mock_unreachable,
+)
 from .fake_server import serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glances"
-
-
-def load(round_: str, plugin: str) -> Any:
-    path = FIXTURES / round_ / f"{plugin}.json"
-    if not path.exists():
-        path = FIXTURES / "v4" / f"{plugin}.json"
-    return json.loads(path.read_text())
+T0 = 1_764_000_000.0
 
 
 class FakeGlances:
-    """Serves /api/<version>/<plugin> from the captured payloads."""
+    """Serves /api/<version>/<plugin> from the captured payloads of one round."""
 
     def __init__(self) -> None:
         self.version = 4
         self.round = "v4"
         self.overrides: dict[str, tuple[int, Any]] = {}
         self.auth: str | None = None
+        self.html = False
+        self.hang: set[str] = set()
         self.requests: list[str] = []
         self.port = 0
+        self.release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
-        if self.auth and request.headers.get("Authorization") != self.auth:
-            return web.Response(status=401)
+        if self.html:  # what node_exporter answers on any path
+            return web.Response(
+                text="<html>Node Exporter</html>", content_type="text/html"
+            )
         parts = request.path.strip("/").split("/")
+        if len(parts) == 3 and parts[2] in self.hang:
+            await self.release.wait()
+        if parts[-1] == "status":  # Glances 4 answers it without a password
+            return web.Response(status=200)
+        if self.auth and request.headers.get("Authorization") != self.auth:
+            return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
         if len(parts) != 3 or parts[:2] != ["api", str(self.version)]:
             return web.json_response({"detail": "Not Found"}, status=404)
         plugin = parts[2]
         if plugin in self.overrides:
             status, body = self.overrides[plugin]
             return web.json_response(body, status=status)
-        data = load(self.round, plugin)
-        if self.version == 3 and plugin == "network":
-            data = [
-                {
-                    **item,
-                    "cumulative_rx": item["bytes_recv_gauge"],
-                    "cumulative_tx": item["bytes_sent_gauge"],
-                }
-                for item in data
-            ]
-        return web.json_response(data)
+        return web.json_response(glances_payload(self.round, plugin))
 
 
 @pytest.fixture
 async def glances(socket_enabled: None) -> AsyncIterator[FakeGlances]:
+    """A fake Glances on a free loopback port."""
     state = FakeGlances()
     async with serve(state.handle) as port:
         state.port = port
         yield state
+        state.release.set()
 
 
 def make_client(
-    session: aiohttp.ClientSession, fake: FakeGlances, **kw: Any
+    session: aiohttp.ClientSession, port: int, **kw: Any
 ) -> tuple[GlancesClient, list[float]]:
-    now = [1_000_000.0]
+    """A client and the list whose first item is its clock's time."""
+    now = [T0]
     client = GlancesClient(
         session,
-        AgentConfig(host="127.0.0.1", port=fake.port, **kw),
+        AgentConfig(host="127.0.0.1", port=port, **kw),
         clock=lambda: now[0],
     )
     return client, now
+
+
+def physical_sum(network: list[dict[str, Any]], key: str) -> float:
+    """One cumulative counter summed over the interfaces that count."""
+    return sum(item[key] for item in network if is_physical(item["interface_name"]))
 
 
 async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
@@ -99,9 +117,11 @@ async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
         json.loads((FIXTURES / "cpu_first.json").read_text()),
     )
     async with aiohttp.ClientSession() as session:
-        client, _ = make_client(session, glances)
+        client, _ = make_client(session, glances.port)
         sample = await client.async_fetch()
-    mem, fs, load_ = load("v4", "mem"), load("v4", "fs")[0], load("v4", "load")
+    mem, load = glances_payload("v4", "mem"), glances_payload("v4", "load")
+    fs = glances_payload("v4", "fs")[0]
+    assert sample.timestamp == int(T0)
     assert sample.cpu_percent is None  # Glances' answer right after it started
     assert sample.memory_percent == mem["percent"]
     assert sample.memory_used_bytes == mem["used"]
@@ -109,122 +129,188 @@ async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
     assert sample.disk_percent == pytest.approx(
         100 * fs["used"] / (fs["used"] + fs["free"])
     )
-    assert sample.disk_percent == pytest.approx(fs["percent"], abs=0.1)
+    # Glances' own figure (one decimal) agrees: free is what non-root may use, as in df.
+    assert sample.disk_percent == pytest.approx(fs["percent"], abs=0.06)
+    assert sample.disk_used_bytes == fs["used"]
     assert sample.disk_total_bytes == fs["size"]
-    assert sample.load_1m == load_["min1"]
-    assert sample.load_15m == load_["min15"]
+    assert (sample.load_1m, sample.load_5m, sample.load_15m) == (
+        load["min1"],
+        load["min5"],
+        load["min15"],
+    )
     assert sample.network_rx_bytes_per_second is None
-    assert sample.temperature_celsius is None  # this VM has no sensors
+    assert sample.network_tx_bytes_per_second is None
+    assert (
+        sample.temperature_celsius is None
+    )  # this VM has no sensors: missing, never 0
+    uptime = parse_uptime(glances_payload("v4", "uptime"))
+    assert uptime is not None
     assert sample.boot_time is not None
     assert sample.boot_time % BOOT_TIME_GRANULARITY == 0
-    assert sorted(set(glances.requests)) == sorted(
-        f"/api/4/{p}"
-        for p in ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
-    )
+    assert abs(sample.boot_time - (T0 - uptime)) <= BOOT_TIME_GRANULARITY / 2
+    assert client.api_version == 4
+    assert sorted(glances.requests) == sorted(f"/api/4/{p}" for p in PLUGINS)
 
 
-async def test_second_poll_rates_and_cpu(glances: FakeGlances) -> None:
-    """Rates come from the cumulative counters between our polls."""
+@pytest.mark.parametrize(
+    ("version", "rx_key", "tx_key"),
+    [
+        (4, "bytes_recv_gauge", "bytes_sent_gauge"),
+        (3, "cumulative_rx", "cumulative_tx"),
+    ],
+)
+async def test_second_poll_rates_and_cpu(
+    glances: FakeGlances, version: int, rx_key: str, tx_key: str
+) -> None:
+    """Rates come from the cumulative counters between our polls (v3 names on Glances 3)."""
+    glances.version, glances.round = version, f"v{version}"
     async with aiohttp.ClientSession() as session:
-        client, now = make_client(session, glances)
-        await client.async_fetch()
-        glances.round = "v4_second"
-        now[0] += 3
-        sample = await client.async_fetch()
-    before = load("v4", "network")[0]
-    after = load("v4_second", "network")[0]
-    assert sample.network_rx_bytes_per_second == pytest.approx(
-        (after["bytes_recv_gauge"] - before["bytes_recv_gauge"]) / 3
-    )
-    assert sample.network_tx_bytes_per_second == pytest.approx(
-        (after["bytes_sent_gauge"] - before["bytes_sent_gauge"]) / 3
-    )
-    assert sample.cpu_percent == load("v4_second", "cpu")["total"]
-
-
-async def test_glances_3_fallback(glances: FakeGlances) -> None:
-    """A server with only /api/3 is used through it, remembered, with v3 counter names."""
-    glances.version = 3
-    async with aiohttp.ClientSession() as session:
-        client, now = make_client(session, glances)
-        await client.async_fetch()
-        glances.round = "v4_second"
-        now[0] += 3
+        client, now = make_client(session, glances.port)
+        first = await client.async_fetch()
+        glances.round = f"v{version}_second"
+        now[0] += 4
         glances.requests.clear()
         sample = await client.async_fetch()
-    assert all(path.startswith("/api/3/") for path in glances.requests)
-    assert sample.network_rx_bytes_per_second is not None
-    assert sample.memory_percent is not None
+    before = glances_payload(f"v{version}", "network")
+    after = glances_payload(f"v{version}_second", "network")
+    rx = (physical_sum(after, rx_key) - physical_sum(before, rx_key)) / 4
+    tx = (physical_sum(after, tx_key) - physical_sum(before, tx_key)) / 4
+    assert rx > 0 and tx > 0  # the captures had traffic between them
+    assert sample.network_rx_bytes_per_second == pytest.approx(rx)
+    assert sample.network_tx_bytes_per_second == pytest.approx(tx)
+    assert sample.cpu_percent == glances_payload(f"v{version}_second", "cpu")["total"]
+    assert sample.memory_percent == glances_payload(f"v{version}", "mem")["percent"]
+    # The boot time does not move from one poll to the next.
+    assert sample.boot_time == first.boot_time is not None
+    # The version is remembered: the second poll went straight to it, all at once.
+    assert client.api_version == version
+    assert sorted(glances.requests) == sorted(f"/api/{version}/{p}" for p in PLUGINS)
+
+
+async def test_glances_3_fallback_probes_once(glances: FakeGlances) -> None:
+    """A Glances 3 server costs one 404 on /api/4/cpu, then everything goes to /api/3."""
+    glances.version, glances.round = 3, "v3"
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port)
+        sample = await client.async_fetch()
+    assert glances.requests[0] == "/api/4/cpu"
+    assert sorted(glances.requests[1:]) == sorted(f"/api/3/{p}" for p in PLUGINS)
+    fs = glances_payload("v3", "fs")[0]
+    assert sample.disk_percent == pytest.approx(fs["percent"], abs=0.06)
+    assert sample.cpu_percent == glances_payload("v3", "cpu")["total"]
+
+
+async def test_server_changes_version(glances: FakeGlances) -> None:
+    """An upgrade between polls (404 on the remembered version) is followed."""
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.version, glances.round = 3, "v3"
+        now[0] += 60
+        sample = await client.async_fetch()
+        assert client.api_version == 3
+        assert sample.memory_percent == glances_payload("v3", "mem")["percent"]
+        # Interfaces and counters are the same across versions: rates continue.
+        assert sample.network_rx_bytes_per_second is not None
 
 
 async def test_disabled_plugins_and_sensors(glances: FakeGlances) -> None:
     """A disabled plugin leaves its fields empty; sensors give the hottest readable CPU value."""
     glances.overrides["fs"] = (400, {"detail": "Unknown plugin fs"})
+    glances.overrides["load"] = (400, {"detail": "Unknown plugin load"})
     glances.overrides["sensors"] = (
         200,
         json.loads((FIXTURES / "sensors.json").read_text()),
     )
     glances.overrides["uptime"] = (200, "3 days, 10:25:20")
     async with aiohttp.ClientSession() as session:
-        client, now = make_client(session, glances)
+        client, now = make_client(session, glances.port)
         sample = await client.async_fetch()
     assert sample.disk_percent is None
     assert sample.disk_total_bytes is None
-    assert sample.temperature_celsius == 61
+    assert sample.load_1m is None
+    assert sample.memory_percent is not None
     assert (
-        sample.boot_time
-        == round((now[0] - (3 * 86400 + 10 * 3600 + 25 * 60 + 20)) / 60) * 60
-    )
+        sample.temperature_celsius == 61
+    )  # Core 0; "ERR" skipped, NVMe and fan ignored
+    uptime = 3 * 86400 + 10 * 3600 + 25 * 60 + 20
+    assert sample.boot_time == round((now[0] - uptime) / 60) * 60
 
 
 async def test_not_glances(glances: FakeGlances) -> None:
-    """Neither /api/4 nor /api/3 → InvalidResponse; no cpu and mem → InvalidResponse."""
-    glances.version = 5
+    """No Glances API, a node_exporter's HTML, or neither cpu nor mem → InvalidResponse."""
     async with aiohttp.ClientSession() as session:
-        client, _ = make_client(session, glances)
-        with pytest.raises(InvalidResponse):
+        client, _ = make_client(session, glances.port)
+        glances.version = 5
+        with pytest.raises(InvalidResponse, match="no Glances API"):
             await client.async_fetch()
-        glances.version = 4
+        assert client.api_version is None
+        glances.version, glances.html = 4, True
+        with pytest.raises(InvalidResponse, match="neither cpu nor mem"):
+            await client.async_fetch()
+        glances.html = False
         glances.overrides["cpu"] = (200, "garbage")
         glances.overrides["mem"] = (400, {"detail": "Unknown plugin"})
         with pytest.raises(InvalidResponse, match="neither cpu nor mem"):
             await client.async_fetch()
+        # cpu alone is enough.
+        del glances.overrides["cpu"]
+        assert (await client.async_fetch()).cpu_percent is not None
 
 
 async def test_auth(glances: FakeGlances) -> None:
-    """Missing credentials → InvalidAuth; right ones work."""
+    """/status is open, so a missing password shows on the data endpoints: InvalidAuth."""
     glances.auth = aiohttp.BasicAuth("glances", "pw").encode()
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
-            await make_client(session, glances)[0].async_fetch()
-        sample = await make_client(session, glances, username="glances", password="pw")[
-            0
-        ].async_fetch()
+            await make_client(session, glances.port)[0].async_fetch()
+        with pytest.raises(InvalidAuth):
+            await make_client(
+                session, glances.port, username="glances", password="nope"
+            )[0].async_fetch()
+        client, _ = make_client(
+            session, glances.port, username="glances", password="pw"
+        )
+        sample = await client.async_fetch()
     assert sample.memory_percent is not None
+
+
+async def test_one_hung_plugin_times_the_poll_out(glances: FakeGlances) -> None:
+    """A plugin that never answers fails the whole poll, and leaves no request behind."""
+    glances.hang = {"sensors"}
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port, timeout=0.3)
+        with pytest.raises(CannotConnect, match="no answer"):
+            await client.async_fetch()
+    assert sorted(glances.requests) == sorted(f"/api/4/{p}" for p in PLUGINS)
 
 
 @pytest.mark.usefixtures("socket_enabled")
 async def test_hung_server_times_out() -> None:
     """A server that accepts and never answers ends in CannotConnect after the timeout."""
-    release = asyncio.Event()
+    async with hung_agent() as port, aiohttp.ClientSession() as session:
+        client, _ = make_client(session, port, timeout=0.2)
+        with pytest.raises(CannotConnect, match="no answer within 0.2 s"):
+            await client.async_fetch()
 
-    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await release.wait()
-        writer.close()
 
-    server = await asyncio.start_server(hang, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = GlancesClient(
-                session, AgentConfig(host="127.0.0.1", port=port, timeout=0.2)
-            )
-            with pytest.raises(CannotConnect, match="no answer within 0.2 s"):
-                await client.async_fetch()
-    finally:
-        release.set()
-        server.close()
-        await server.wait_closed()
+def test_boot_time_is_stable() -> None:
+    """Jitter across a rounding boundary keeps the boot time; a reboot or a clock step moves it."""
+    client = GlancesClient(None, AgentConfig(host="h", port=1))  # type: ignore[arg-type]
+    # Uptime is read a little after our clock: now - uptime crosses the :30 rounding edge.
+    first = client._boot_time("1:00:00", 1_000_029.0)
+    assert first == round((1_000_029 - 3600) / 60) * 60
+    assert client._boot_time("1:01:00", 1_000_091.0) == first  # would round up alone
+    assert client._boot_time("1:11:00", 1_000_688.0) == first
+    # Uptime went back: the server rebooted.
+    rebooted = client._boot_time("0:02:00", 1_000_800.0)
+    assert rebooted == round((1_000_800 - 120) / 60) * 60
+    # Our clock jumped an hour: the estimate is re-made.
+    assert (
+        client._boot_time("0:03:00", 1_004_460.0) == round((1_004_460 - 180) / 60) * 60
+    )
+    assert client._boot_time("soon", 1_004_500.0) is None
+    assert client._boot_time(None, 1_004_500.0) is None
 
 
 @pytest.mark.parametrize(
@@ -234,17 +320,97 @@ async def test_hung_server_times_out() -> None:
         ("0:00:05", 5),
         ("1 day, 0:00:01", 86401),
         ("3 days, 10:25:20", 3 * 86400 + 37520),
+        ("400 days, 23:59:59", 400 * 86400 + 86399),
         ("soon", None),
+        ("1:2:3", None),
         ("", None),
     ],
 )
 def test_parse_uptime(text: str, seconds: int | None) -> None:
+    """Glances' uptime text in seconds."""
     assert parse_uptime(text) == seconds
 
 
-def test_cpu_temperature_shapes() -> None:
+def test_plugin_shapes() -> None:
+    """Odd shapes give None, never 0."""
     assert cpu_temperature([]) is None
     assert cpu_temperature("nope") is None
     assert cpu_temperature([{"type": "temperature_core", "value": "NA"}]) is None
     assert cpu_temperature([{"type": "temperature_hdd", "value": 50}]) is None
     assert cpu_temperature([{"type": "temperature_core", "value": 40.5}, "x"]) == 40.5
+    assert cpu_percent({"total": 0.0, "idle": 0.0}) is None
+    assert cpu_percent({"total": 0.0, "idle": 100.0}) == 0.0
+    assert cpu_percent({"total": "ERR"}) is None
+    assert cpu_percent(None) is None
+    assert root_filesystem([]) is None
+    assert root_filesystem([{"mnt_point": "/data"}, {"mnt_point": "/"}]) == {
+        "mnt_point": "/"
+    }
+    assert root_filesystem([{"mnt_point": "/etc/hosts"}]) == {"mnt_point": "/etc/hosts"}
+    rx, tx = network_counters(
+        [
+            {"interface_name": "eth0", "bytes_recv_gauge": 10, "bytes_sent_gauge": 5},
+            {
+                "interface_name": "docker0",
+                "bytes_recv_gauge": 99,
+                "bytes_sent_gauge": 99,
+            },
+            {"interface_name": "eth1", "cumulative_rx": 7, "cumulative_tx": "NA"},
+            {"bytes_recv_gauge": 1},
+            "junk",
+        ]
+    )
+    assert rx == {"eth0": 10, "eth1": 7}
+    assert tx == {"eth0": 5}
+
+
+async def test_counter_reset_gives_no_rate(glances: FakeGlances) -> None:
+    """Counters that went back (Glances or the server restarted) give no rate for that poll."""
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        glances.round = "v4_second"
+        await client.async_fetch()
+        glances.round = "v4"
+        now[0] += 60
+        sample = await client.async_fetch()
+    assert sample.network_rx_bytes_per_second is None
+    assert sample.network_tx_bytes_per_second is None
+
+
+async def test_mocks_for_home_assistant_tests(
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """agent_mocks' Glances helpers drive the real client through aioclient_mock."""
+    base = AgentConfig(host="192.168.1.20", port=61208).base_url
+    session = aioclient_mock.create_session(asyncio.get_running_loop())
+    try:
+        client = GlancesClient(session, AgentConfig(host="192.168.1.20", port=61208))
+        mock_glances(aioclient_mock, base, version=3, first_cpu=True)
+        sample = await client.async_fetch()
+        assert sample.cpu_percent is None
+        assert sample.memory_percent == glances_payload("v3", "mem")["percent"]
+        assert client.api_version == 3
+
+        aioclient_mock.clear_requests()
+        mock_glances(
+            aioclient_mock, base, overrides={"fs": (400, {"detail": "Unknown plugin"})}
+        )
+        sample = await client.async_fetch()
+        assert client.api_version == 4
+        assert sample.disk_percent is None
+        assert sample.cpu_percent == glances_payload("v4", "cpu")["total"]
+
+        aioclient_mock.clear_requests()
+        mock_unauthorized(aioclient_mock, base)
+        with pytest.raises(InvalidAuth):
+            await client.async_fetch()
+        aioclient_mock.clear_requests()
+        mock_unreachable(aioclient_mock, base)
+        with pytest.raises(CannotConnect):
+            await client.async_fetch()
+        aioclient_mock.clear_requests()
+        mock_unreachable(aioclient_mock, base, TimeoutError())
+        with pytest.raises(CannotConnect):
+            await client.async_fetch()
+    finally:
+        await session.close()

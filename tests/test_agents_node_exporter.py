@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import reduce
 import gzip
 import math
+from operator import add
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 import pytest
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
 
 from custom_components.homelab_metrics.agents.base import (
+    MAX_PAYLOAD_BYTES,
     AgentConfig,
     CannotConnect,
     InvalidAuth,
@@ -27,6 +33,13 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_metrics,
 )
 
+from .agent_mocks import (
+    NODE_EXPORTER_CONTENT_TYPE,
+    hung_agent,
+    mock_node_exporter,
+    mock_unauthorized,
+    mock_unreachable,
+)
 from .fake_server import serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
@@ -38,102 +51,187 @@ UPSTREAM = (
 )
 PAYLOADS = sorted(FIXTURES.glob("*.txt")) + ([UPSTREAM] if UPSTREAM.exists() else [])
 
+type Key = tuple[str, tuple[tuple[str, str], ...]]
 
-def reference(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample prometheus_client's full parser finds, keyed by name and labels."""
-    out = {}
+
+def reference(text: str) -> dict[Key, float]:
+    """Every sample prometheus_client's full parser finds, keyed by name and sorted labels."""
+    out: dict[Key, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
 
 
+def series(ref: dict[Key, float], name: str) -> list[tuple[dict[str, str], float]]:
+    """Labels and value of every sample of one series name, in payload order."""
+    return [(dict(labels), v) for (n, labels), v in ref.items() if n == name]
+
+
+def fixture(name: str) -> str:
+    """A node_exporter payload from tests/fixtures/node_exporter."""
+    return (FIXTURES / name).read_text()
+
+
 @pytest.mark.parametrize("path", PAYLOADS, ids=lambda p: p.name)
 def test_scanner_matches_prometheus_client(path: Path) -> None:
-    """Differential: every series the scanner keeps has prometheus_client's value."""
+    """Differential: every series the scanner keeps has prometheus_client's exact value."""
     text = path.read_text()
     ref = reference(text)
     snap = parse_metrics(text)
 
-    def one(name: str, **labels: str) -> float:
-        return ref[(name, tuple(sorted(labels.items())))]
+    cpu = [
+        (labels, v)
+        for labels, v in series(ref, "node_cpu_seconds_total")
+        if math.isfinite(v)
+    ]
+    if cpu:
+        # Added one by one in payload order (sum() compensates since 3.12), so identical floats.
+        assert snap.cpu_total == reduce(add, (v for _, v in cpu), 0.0)
+        assert snap.cpu_idle == reduce(
+            add, (v for labels, v in cpu if labels["mode"] in ("idle", "iowait")), 0.0
+        )
+    else:
+        assert snap.cpu_total is None
 
-    cpu = [(dict(k[1]), v) for k, v in ref.items() if k[0] == "node_cpu_seconds_total"]
-    assert snap.cpu_total == pytest.approx(sum(v for _, v in cpu))
-    assert snap.cpu_idle == pytest.approx(
-        sum(v for labels, v in cpu if labels["mode"] in ("idle", "iowait"))
-    )
-    for name, value in snap.gauges.items():
-        if name.startswith("node_filesystem_"):
-            matches = [
-                v
-                for k, v in ref.items()
-                if k[0] == name and dict(k[1]).get("mountpoint") == "/"
-            ]
-            assert value in matches
+    for name in (
+        "node_memory_MemAvailable_bytes",
+        "node_memory_MemTotal_bytes",
+        "node_load1",
+        "node_load5",
+        "node_load15",
+        "node_boot_time_seconds",
+        "node_time_seconds",
+    ):
+        expected = series(ref, name)
+        if expected:
+            assert snap.gauges[name] == expected[0][1]
         else:
-            assert value == one(name)
-    for device, value in snap.rx.items():
-        assert value == one("node_network_receive_bytes_total", device=device)
-    for device, value in snap.tx.items():
-        assert value == one("node_network_transmit_bytes_total", device=device)
-    for (chip, sensor), value in snap.hwmon.items():
-        assert value == one("node_hwmon_temp_celsius", chip=chip, sensor=sensor)
-    for kind, value in snap.thermal_zones.items():
-        assert value in [
-            v
-            for k, v in ref.items()
-            if k[0] == "node_thermal_zone_temp" and dict(k[1])["type"] == kind
+            assert name not in snap.gauges
+
+    root = {
+        stat: [
+            (labels["device"], v)
+            for labels, v in series(ref, f"node_filesystem_{stat}_bytes")
+            if labels["mountpoint"] == "/"
         ]
-    # And nothing the reference has was missed.
-    assert len(snap.rx) == len(
-        {k for k in ref if k[0] == "node_network_receive_bytes_total"}
-    )
-    assert len(snap.hwmon) == len({k for k in ref if k[0] == "node_hwmon_temp_celsius"})
+        for stat in ("size", "free", "avail")
+    }
+    if root["size"]:
+        device = root["size"][0][0]
+        assert snap.root_fs == {
+            stat: dict(values)[device] for stat, values in root.items()
+        }
+    else:
+        assert snap.root_fs == {}
+
+    for attr, name in (
+        ("rx", "node_network_receive_bytes_total"),
+        ("tx", "node_network_transmit_bytes_total"),
+    ):
+        assert getattr(snap, attr) == {
+            labels["device"]: v for labels, v in series(ref, name)
+        }
+    hwmon = {
+        (labels["chip"], labels["sensor"]): v
+        for labels, v in series(ref, "node_hwmon_temp_celsius")
+    }
+    assert snap.hwmon.keys() == hwmon.keys()
+    for key, value in hwmon.items():
+        assert snap.hwmon[key] == value or (
+            math.isnan(value) and math.isnan(snap.hwmon[key])
+        )
+    assert snap.chip_names == {
+        labels["chip"]: labels["chip_name"]
+        for labels, _ in series(ref, "node_hwmon_chip_names")
+    }
+    assert snap.sensor_labels == {
+        (labels["chip"], labels["sensor"]): labels["label"]
+        for labels, _ in series(ref, "node_hwmon_sensor_label")
+    }
+    assert snap.thermal_zones == {
+        (labels["type"], labels["zone"]): v
+        for labels, v in series(ref, "node_thermal_zone_temp")
+    }
 
 
 def test_sample_from_two_real_scrapes() -> None:
     """Rates from the second scrape; percentages as df and free(1) compute them."""
-    first = parse_metrics((FIXTURES / "metrics_1.txt").read_text())
-    second = parse_metrics((FIXTURES / "metrics_2.txt").read_text())
-    elapsed = second.gauges["node_time_seconds"] - first.gauges["node_time_seconds"]
-    start = build_sample(first, None, timestamp=1, elapsed=None)
+    text_1, text_2 = fixture("metrics_1.txt"), fixture("metrics_2.txt")
+    first, second = parse_metrics(text_1), parse_metrics(text_2)
+    start = build_sample(first, None, timestamp=1)
     assert start.cpu_percent is None
     assert start.network_rx_bytes_per_second is None
-    sample = build_sample(second, first, timestamp=2, elapsed=elapsed)
+    assert start.network_tx_bytes_per_second is None
+    assert start.memory_percent is not None
+    # A wrong poller clock must not matter: the exporter's own clock times the counters.
+    sample = build_sample(second, first, timestamp=2, elapsed=1000.0)
 
-    ref = reference((FIXTURES / "metrics_2.txt").read_text())
+    ref, ref_before = reference(text_2), reference(text_1)
+    elapsed = ref[("node_time_seconds", ())] - ref_before[("node_time_seconds", ())]
+    assert 1 < elapsed < 60
     total = ref[("node_memory_MemTotal_bytes", ())]
     avail = ref[("node_memory_MemAvailable_bytes", ())]
     assert sample.memory_percent == pytest.approx(100 * (1 - avail / total))
+    assert sample.memory_used_bytes == int(total - avail)
     assert sample.memory_total_bytes == int(total)
-    root = {k[0]: v for k, v in ref.items() if dict(k[1]).get("mountpoint") == "/"}
+    root = {
+        name: v
+        for (name, labels), v in ref.items()
+        if dict(labels).get("mountpoint") == "/"
+    }
     size, free, avail_fs = (
         root[f"node_filesystem_{x}_bytes"] for x in ("size", "free", "avail")
     )
     assert sample.disk_percent == pytest.approx(
         100 * (size - free) / (size - free + avail_fs)
     )
+    assert sample.disk_used_bytes == int(size - free)
     assert sample.disk_total_bytes == int(size)
+
+    def cpu_sums(r: dict[Key, float]) -> tuple[float, float]:
+        cpu = series(r, "node_cpu_seconds_total")
+        return sum(v for _, v in cpu), sum(
+            v for labels, v in cpu if labels["mode"] in ("idle", "iowait")
+        )
+
+    (all_2, idle_2), (all_1, idle_1) = cpu_sums(ref), cpu_sums(ref_before)
+    assert sample.cpu_percent == pytest.approx(
+        100 * (1 - (idle_2 - idle_1) / (all_2 - all_1))
+    )
     assert 0 <= sample.cpu_percent <= 100
-    rx = sum(
-        v
-        for k, v in reference((FIXTURES / "metrics_2.txt").read_text()).items()
-        if k[0] == "node_network_receive_bytes_total"
-        and is_physical(dict(k[1])["device"])
-    )
-    rx_before = sum(
-        v
-        for k, v in reference((FIXTURES / "metrics_1.txt").read_text()).items()
-        if k[0] == "node_network_receive_bytes_total"
-        and is_physical(dict(k[1])["device"])
-    )
-    assert sample.network_rx_bytes_per_second == pytest.approx(
-        (rx - rx_before) / elapsed
-    )
+
+    def physical(r: dict[Key, float], name: str) -> float:
+        return sum(v for labels, v in series(r, name) if is_physical(labels["device"]))
+
+    for field, name in (
+        ("network_rx_bytes_per_second", "node_network_receive_bytes_total"),
+        ("network_tx_bytes_per_second", "node_network_transmit_bytes_total"),
+    ):
+        assert getattr(sample, field) == pytest.approx(
+            (physical(ref, name) - physical(ref_before, name)) / elapsed
+        )
+    assert sample.network_rx_bytes_per_second > 0
     assert sample.load_1m == ref[("node_load1", ())]
+    assert sample.load_5m == ref[("node_load5", ())]
+    assert sample.load_15m == ref[("node_load15", ())]
     assert sample.boot_time == int(ref[("node_boot_time_seconds", ())])
+    assert sample.timestamp == 2
     assert sample.temperature_celsius is None  # a VM has no sensors: missing, never 0
+
+
+def test_rate_time_from_the_poller_without_node_time_seconds() -> None:
+    """Without node_time_seconds in both scrapes the poller's elapsed time is used."""
+    before = parse_metrics(
+        'node_network_receive_bytes_total{device="eth0"} 1000\nnode_time_seconds 50\n'
+    )
+    after = parse_metrics('node_network_receive_bytes_total{device="eth0"} 7000\n')
+    assert (
+        build_sample(after, before, timestamp=0, elapsed=3).network_rx_bytes_per_second
+        == 2000
+    )
+    assert build_sample(after, before, timestamp=0).network_rx_bytes_per_second is None
+    assert build_sample(after, before, timestamp=0, elapsed=0).network_rx_bytes_per_second is None  # fmt: skip
 
 
 def test_cpu_busy_percent_and_counter_reset() -> None:
@@ -144,6 +242,7 @@ def test_cpu_busy_percent_and_counter_reset() -> None:
         'node_cpu_seconds_total{cpu="1",mode="iowait"} 10\n'
         'node_cpu_seconds_total{cpu="1",mode="system"} 40\n'
         'node_network_receive_bytes_total{device="eth0"} 1000\n'
+        'node_network_transmit_bytes_total{device="eth0"} 1000\n'
     )
     after = parse_metrics(
         'node_cpu_seconds_total{cpu="0",mode="idle"} 130\n'
@@ -151,65 +250,100 @@ def test_cpu_busy_percent_and_counter_reset() -> None:
         'node_cpu_seconds_total{cpu="1",mode="iowait"} 20\n'
         'node_cpu_seconds_total{cpu="1",mode="system"} 60\n'
         'node_network_receive_bytes_total{device="eth0"} 500\n'
+        'node_network_transmit_bytes_total{device="eth0"} 3000\n'
     )
     sample = build_sample(after, before, timestamp=0, elapsed=10)
+    # Δidle+Δiowait = 30+10 = 40 of Δall = 30+10+10+20 = 70.
     assert sample.cpu_percent == pytest.approx(100 * (1 - 40 / 70))
-    assert sample.network_rx_bytes_per_second is None
+    assert sample.network_rx_bytes_per_second is None  # eth0 rx went back
+    assert sample.network_tx_bytes_per_second == 200
     rebooted = build_sample(before, after, timestamp=0, elapsed=10)
     assert rebooted.cpu_percent is None
+    assert rebooted.network_tx_bytes_per_second is None
+    # A scrape whose cpu collector failed has no CPU figure, not 0 and not 100.
+    no_cpu = parse_metrics("node_load1 0.1\n")
+    assert build_sample(no_cpu, before, timestamp=0, elapsed=10).cpu_percent is None
+    assert build_sample(before, no_cpu, timestamp=0, elapsed=10).cpu_percent is None
 
 
-def test_virtual_interfaces_not_counted() -> None:
-    """Bridges, veth, docker and loopback traffic would count packets twice."""
-    assert is_physical("eth0") and is_physical("enp3s0") and is_physical("wlan0")
+def test_which_interfaces_count() -> None:
+    """Physical links count once; bridges, bonds, VLANs, containers and tunnels do not."""
+    for name in ("eth0", "enp3s0", "eno1", "wlan0", "wlp2s0", "ens18", "enx0c37960a"):
+        assert is_physical(name), name
     for name in (
-        "lo",
-        "veth12ab",
-        "docker0",
-        "br-5f2a",
-        "virbr0",
-        "tailscale0",
-        "wg0",
-        "tun0",
-    ):
-        assert not is_physical(name)
-    before = parse_metrics(
-        'node_network_transmit_bytes_total{device="eth0"} 0\n'
-        'node_network_transmit_bytes_total{device="docker0"} 0\n'
+        "lo", "veth12ab", "docker0", "br-5f2a", "br0", "vmbr0", "virbr0", "bond0",
+        "bond0.20", "eth0.100", "vlan20", "tailscale0", "wg0", "tun0", "tap101i0",
+        "fwpr101p0", "cali7b3", "flannel.1", "cni0", "lxcbr0", "ifb0", "zt5u4y",
+    ):  # fmt: skip
+        assert not is_physical(name), name
+    text = fixture("amd_server.txt")
+    before = parse_metrics(text)
+    # Two seconds later every counter has grown by the same 2000 bytes.
+    after_text = "".join(
+        f"{line.rsplit(' ', 1)[0]} {float(line.rsplit(' ', 1)[1]) + 2000}\n"
+        if line.startswith("node_network_")
+        else line + "\n"
+        for line in text.splitlines()
     )
-    after = parse_metrics(
-        'node_network_transmit_bytes_total{device="eth0"} 2000\n'
-        'node_network_transmit_bytes_total{device="docker0"} 9999999\n'
+    after = parse_metrics(after_text)
+    sample = build_sample(after, before, timestamp=0, elapsed=1e9)
+    physical = [d for d in after.rx if is_physical(d)]
+    assert sorted(physical) == ["enp5s0", "enp6s0"]
+    node_time_delta = (
+        after.gauges["node_time_seconds"] - before.gauges["node_time_seconds"]
     )
     assert (
-        build_sample(after, before, timestamp=0, elapsed=2).network_tx_bytes_per_second
-        == 1000
-    )
+        node_time_delta == 0
+    )  # the exporter's clock did not move: the poller's is used
+    assert sample.network_rx_bytes_per_second == pytest.approx(2 * 2000 / 1e9)
 
 
 def test_temperatures() -> None:
-    """The hottest CPU sensor (not the NVMe); a Pi's CPU thermal zone; none on a VM."""
-    hwmon = build_sample(
-        parse_metrics((FIXTURES / "hwmon.txt").read_text()),
-        None,
-        timestamp=0,
-        elapsed=None,
-    )
-    assert hwmon.temperature_celsius == 61.5
+    """The hottest CPU sensor (not the NVMe), Tdie over an offset Tctl, a Pi's zone, none on a VM."""
+    hwmon = build_sample(parse_metrics(fixture("hwmon.txt")), None, timestamp=0)
+    assert hwmon.temperature_celsius == 61.5  # coretemp's package; NVMe's 70.85 ignored
     assert hwmon.memory_percent == pytest.approx(75.0)
-    pi = build_sample(
-        parse_metrics((FIXTURES / "raspberry_pi.txt").read_text()),
-        None,
-        timestamp=0,
-        elapsed=None,
+    assert hwmon.memory_used_bytes == 12_000_000_000
+
+    amd = build_sample(parse_metrics(fixture("amd_server.txt")), None, timestamp=0)
+    assert amd.temperature_celsius == 51.25  # Tccd1; Tctl's 74.875 carries an offset
+    tctl_only = parse_metrics(
+        'node_hwmon_chip_names{chip="pci0000:00_0000:00:18_3",chip_name="k10temp"} 1\n'
+        'node_hwmon_sensor_label{chip="pci0000:00_0000:00:18_3",label="Tctl",sensor="temp1"} 1\n'
+        'node_hwmon_temp_celsius{chip="pci0000:00_0000:00:18_3",sensor="temp1"} 44.5\n'
     )
+    assert build_sample(tctl_only, None, timestamp=0).temperature_celsius == 44.5
+
+    pi = build_sample(parse_metrics(fixture("raspberry_pi.txt")), None, timestamp=0)
     assert pi.temperature_celsius == pytest.approx(48.686)
+    zones_only = parse_metrics(
+        'node_thermal_zone_temp{type="acpitz",zone="0"} 27.8\n'
+        'node_thermal_zone_temp{type="x86_pkg_temp",zone="1"} 62\n'
+        'node_thermal_zone_temp{type="x86_pkg_temp",zone="2"} 64.5\n'
+    )
+    assert build_sample(zones_only, None, timestamp=0).temperature_celsius == 64.5
+    board_only = parse_metrics('node_thermal_zone_temp{type="acpitz",zone="0"} 27.8\n')
+    assert build_sample(board_only, None, timestamp=0).temperature_celsius is None
+    broken = parse_metrics(
+        'node_hwmon_chip_names{chip="c",chip_name="coretemp"} 1\n'
+        'node_hwmon_temp_celsius{chip="c",sensor="temp1"} NaN\n'
+    )
+    assert build_sample(broken, None, timestamp=0).temperature_celsius is None
+
     if UPSTREAM.exists():
-        upstream = build_sample(
-            parse_metrics(UPSTREAM.read_text()), None, timestamp=0, elapsed=None
+        ref = reference(UPSTREAM.read_text())
+        chips = {
+            labels["chip"]
+            for labels, _ in series(ref, "node_hwmon_chip_names")
+            if labels["chip_name"] == "coretemp"
+        }
+        expected = max(
+            v
+            for labels, v in series(ref, "node_hwmon_temp_celsius")
+            if labels["chip"] in chips
         )
-        assert upstream.temperature_celsius is not None
-        assert upstream.temperature_celsius > 0
+        upstream = build_sample(parse_metrics(UPSTREAM.read_text()), None, timestamp=0)
+        assert upstream.temperature_celsius == expected
 
 
 @pytest.mark.parametrize(
@@ -217,42 +351,78 @@ def test_temperatures() -> None:
     [
         "",
         "\n\n# only comments\n",
-        "<html><body>Node Exporter</body></html>",
-        "node_load1",
-        "node_load1 not-a-number",
-        'node_cpu_seconds_total{cpu="0",mode="idle"',
-        'node_cpu_seconds_total{cpu="0,mode="idle"} 1',
-        'node_filesystem_size_bytes{mountpoint="/"',
+        "<html><body>Node Exporter</body></html>\n",
+        "node_load1\n",
+        "node_load1 not-a-number\n",
+        'node_cpu_seconds_total{cpu="0",mode="idle"\n',
+        'node_cpu_seconds_total{cpu="0,mode="idle"} 1\n',
+        'node_cpu_seconds_total{cpu="0",mode="idle"}\n',
+        'node_filesystem_size_bytes{mountpoint="/"\n',
+        'node_filesystem_size_bytes{mountpoint="/",device="x"} 5',
+        "node_memory_MemTotal_bytes 8e9",
     ],
 )
 def test_malformed_lines_are_skipped(text: str) -> None:
-    """Garbage never raises; it just yields nothing."""
+    """Garbage and cut-off lines never raise; they just yield nothing."""
     snap = parse_metrics(text)
     assert snap.gauges == {}
-    assert not snap.cpu_seen
+    assert snap.root_fs == {}
+    assert snap.cpu_total is None
+    sample = build_sample(snap, snap, timestamp=5, elapsed=1)
+    assert sample.memory_percent is None
+    assert sample.cpu_percent is None
+    assert sample.disk_percent is None
 
 
 def test_scanner_details() -> None:
     """Escapes, label order, exponents, NaN, timestamps, CRLF and a truncated last line."""
     labels, end = parse_labels('x{a="q\\"uote",b="back\\\\slash\\n"} 1', 1)
     assert labels == {"a": 'q"uote', "b": "back\\slash\n"}
+    assert end == len('x{a="q\\"uote",b="back\\\\slash\\n"}')
     text = (
         'node_filesystem_avail_bytes{mountpoint="/",device="/dev/sda1"} 1.5e+09 1700000000000\r\n'
+        'node_filesystem_size_bytes{device="/dev/sda1",mountpoint="/"} 4E9\r\n'
+        'node_filesystem_free_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 2e9\r\n'
         'node_filesystem_avail_bytes{device="/dev/sdb",mountpoint="/srv"} 7\r\n'
+        'node_network_receive_bytes_total{device="eth\\"0"} 1\r\n'
         "node_load1 NaN\r\n"
         "node_load5 +Inf\n"
         "node_load15 0.5\n"
+        "node_boot_time_seconds -Inf\n"
         "node_memory_MemTotal_bytes 8e9\n"
-        "node_memory_MemAvail"
+        "node_memory_MemAvailable_bytes 2.5e"
     )
     snap = parse_metrics(text)
-    assert snap.gauges["node_filesystem_avail_bytes"] == 1.5e9
+    assert snap.root_fs == {"avail": 1.5e9, "size": 4e9, "free": 2e9}
+    assert snap.rx == {'eth"0': 1}
     assert math.isnan(snap.gauges["node_load1"])
-    sample = build_sample(snap, None, timestamp=0, elapsed=None)
+    assert "node_memory_MemAvailable_bytes" not in snap.gauges  # cut off: dropped
+    sample = build_sample(snap, None, timestamp=0)
     assert sample.load_1m is None
     assert sample.load_5m is None
     assert sample.load_15m == 0.5
-    assert sample.memory_percent is None  # MemAvailable was cut off
+    assert sample.boot_time is None
+    assert sample.memory_total_bytes == 8_000_000_000
+    assert sample.memory_percent is None
+    # used = 4e9 - 2e9, avail 1.5e9: df's Use% = 2 / 3.5, not 1 - avail/size.
+    assert sample.disk_percent == pytest.approx(100 * 2 / 3.5)
+    # A value cut in the middle ("0.5" → "0.") is dropped, never misread.
+    cut = parse_metrics("node_load1 0.25\nnode_load15 0.")
+    assert cut.gauges == {"node_load1": 0.25}
+
+
+def test_missing_root_mountpoint() -> None:
+    """No filesystem at "/" (collector off, or only other mounts): no disk figures."""
+    snap = parse_metrics(
+        'node_filesystem_size_bytes{device="/dev/sdb",mountpoint="/srv"} 100\n'
+        'node_filesystem_free_bytes{device="/dev/sdb",mountpoint="/srv"} 50\n'
+        'node_filesystem_avail_bytes{device="/dev/sdb",mountpoint="/srv"} 40\n'
+        'node_filesystem_size_bytes{device="/dev/sda",mountpoint="/"} 100\n'
+    )
+    sample = build_sample(snap, None, timestamp=0)
+    assert sample.disk_percent is None
+    assert sample.disk_used_bytes is None
+    assert sample.disk_total_bytes is None
 
 
 class Agent:
@@ -260,17 +430,16 @@ class Agent:
 
     def __init__(self) -> None:
         self.body = (FIXTURES / "metrics_1.txt").read_bytes()
-        self.content_type = "text/plain; version=0.0.4; charset=utf-8"
+        self.content_type = NODE_EXPORTER_CONTENT_TYPE
         self.status = 200
         self.gzip = False
-        self.hang = False
+        self.stream = False
         self.auth: str | None = None
         self.port = 0
-        self.release = asyncio.Event()
+        self.seen: list[web.Request] = []
 
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.hang:
-            await self.release.wait()
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(request)
         if self.auth and request.headers.get("Authorization") != self.auth:
             return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
         body = self.body
@@ -278,84 +447,168 @@ class Agent:
         if self.gzip and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
+        if self.stream:
+            # Chunked, without Content-Length: only counting the bytes can catch it.
+            response = web.StreamResponse(status=self.status, headers=headers)
+            await response.prepare(request)
+            for start in range(0, len(body), 1 << 20):
+                await response.write(body[start : start + (1 << 20)])
+            await response.write_eof()
+            return response
         return web.Response(status=self.status, body=body, headers=headers)
 
 
 @pytest.fixture
 async def agent(socket_enabled: None) -> AsyncIterator[Agent]:
+    """A fake node_exporter on a free loopback port."""
     state = Agent()
     async with serve(state.handle) as port:
         state.port = port
         yield state
-        state.release.set()
-        await asyncio.sleep(0.05)
 
 
 def client_for(
-    session: aiohttp.ClientSession, agent: Agent, **kw: object
+    session: aiohttp.ClientSession, port: int, **kw: object
 ) -> NodeExporterClient:
+    """A client whose clock says 1000, 1060, 1120…"""
     clock = iter(range(1000, 2000, 60))
     return NodeExporterClient(
         session,
-        AgentConfig(host="127.0.0.1", port=agent.port, **kw),
-        clock=lambda: next(clock),  # type: ignore[arg-type]
+        AgentConfig(host="127.0.0.1", port=port, **kw),  # type: ignore[arg-type]
+        clock=lambda: next(clock),
     )
 
 
-async def test_client_polls(agent: Agent) -> None:
-    """Two polls: the second has rates; gzip is accepted."""
+async def test_client_polls_gzip(agent: Agent) -> None:
+    """Two polls: the second has rates; the client asks for gzip and reads it."""
     agent.gzip = True
     async with aiohttp.ClientSession() as session:
-        client = client_for(session, agent)
+        client = client_for(session, agent.port)
         first = await client.async_fetch()
         assert first.timestamp == 1000
         assert first.cpu_percent is None
+        assert first.network_rx_bytes_per_second is None
         agent.body = (FIXTURES / "metrics_2.txt").read_bytes()
         second = await client.async_fetch()
-        assert second.timestamp == 1060
-        assert second.cpu_percent is not None
-        assert second.memory_percent is not None
+    assert "gzip" in agent.seen[0].headers["Accept-Encoding"]
+    assert agent.seen[0].path == "/metrics"
+    assert second.timestamp == 1060
+    expected = build_sample(
+        parse_metrics(fixture("metrics_2.txt")),
+        parse_metrics(fixture("metrics_1.txt")),
+        timestamp=1060,
+    )
+    assert second == expected
+    assert second.cpu_percent is not None
 
 
-async def test_client_errors(agent: Agent) -> None:
-    """HTML on a wrong port, HTTP errors, auth, oversized and hung agents each map to their error."""
+async def test_client_wrong_content(agent: Agent) -> None:
+    """HTML (a wrong port), unrelated metrics and HTTP errors are InvalidResponse."""
     async with aiohttp.ClientSession() as session:
         agent.content_type = "text/html"
-        with pytest.raises(InvalidResponse):
-            await client_for(session, agent).async_fetch()
+        agent.body = b"<html><head><title>Node Exporter</title></head></html>"
+        with pytest.raises(InvalidResponse, match="text/html"):
+            await client_for(session, agent.port).async_fetch()
         agent.content_type = "text/plain"
         agent.body = b"some_other_metric 1\n"
         with pytest.raises(InvalidResponse, match="no node_exporter series"):
-            await client_for(session, agent).async_fetch()
+            await client_for(session, agent.port).async_fetch()
+        agent.body = (FIXTURES / "metrics_1.txt").read_bytes()
         agent.status = 500
         with pytest.raises(InvalidResponse, match="500"):
-            await client_for(session, agent).async_fetch()
-        agent.status = 200
-        agent.body = b"#" * (5 * 1024 * 1024)
+            await client_for(session, agent.port).async_fetch()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["content-length", "chunked"])
+async def test_client_payload_over_the_cap(agent: Agent, stream: bool) -> None:
+    """A body over MAX_PAYLOAD_BYTES is refused, declared or not."""
+    agent.body = b"#" * (MAX_PAYLOAD_BYTES + 1)
+    agent.stream = stream
+    async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidResponse, match="too large|larger"):
-            await client_for(session, agent).async_fetch()
-        agent.body = (FIXTURES / "metrics_1.txt").read_bytes()
-        agent.auth = aiohttp.BasicAuth("prom", "secret").encode()
+            await client_for(session, agent.port).async_fetch()
+
+
+async def test_client_auth(agent: Agent) -> None:
+    """401 without or with wrong credentials; basic auth with the right ones."""
+    agent.auth = aiohttp.BasicAuth("prom", "secret").encode()
+    async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
-            await client_for(session, agent).async_fetch()
+            await client_for(session, agent.port).async_fetch()
+        with pytest.raises(InvalidAuth):
+            await client_for(
+                session, agent.port, username="prom", password="wrong"
+            ).async_fetch()
         sample = await client_for(
-            session, agent, username="prom", password="secret"
+            session, agent.port, username="prom", password="secret"
         ).async_fetch()
-        assert sample.memory_percent is not None
-        agent.hang = True
-        with pytest.raises(CannotConnect, match="no answer"):
-            await client_for(session, agent, timeout=0.2).async_fetch()
+    assert sample.memory_percent is not None
+
+
+async def test_client_forbidden(agent: Agent) -> None:
+    """403 (a proxy's refusal) is an auth problem too."""
+    agent.status = 403
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(InvalidAuth):
+            await client_for(session, agent.port).async_fetch()
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_client_hung_agent_times_out() -> None:
+    """An agent that accepts and never answers: CannotConnect after config.timeout."""
+    async with hung_agent() as port, aiohttp.ClientSession() as session:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(CannotConnect, match="no answer within 0.2 s"):
+            await client_for(session, port, timeout=0.2).async_fetch()
+        assert loop.time() - started < 5
 
 
 @pytest.mark.usefixtures("socket_enabled")
 async def test_client_refused() -> None:
-    """Nothing listening: CannotConnect, quickly."""
+    """Nothing listening: CannotConnect."""
     async with aiohttp.ClientSession() as session:
-        client = NodeExporterClient(session, AgentConfig(host="127.0.0.1", port=1))
         with pytest.raises(CannotConnect):
-            await client.async_fetch()
+            await client_for(session, 1).async_fetch()
 
 
 def test_base_url_brackets_ipv6() -> None:
+    """IPv6 literals are bracketed in the URL."""
     assert AgentConfig(host="::1", port=9100).base_url == "http://[::1]:9100"
     assert AgentConfig(host="nas", port=1, ssl=True).base_url == "https://nas:1"
+
+
+async def test_mocks_for_home_assistant_tests(
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """agent_mocks' node_exporter helpers drive the real client through aioclient_mock."""
+    config = AgentConfig(host="192.168.1.10", port=9100)
+    session = aioclient_mock.create_session(asyncio.get_running_loop())
+    try:
+        client = NodeExporterClient(session, config, clock=lambda: 1000.0)
+        mock_node_exporter(aioclient_mock, config.base_url)
+        first = await client.async_fetch()
+        assert first.memory_percent is not None
+        assert first.cpu_percent is None
+        aioclient_mock.clear_requests()
+        mock_node_exporter(
+            aioclient_mock, config.base_url, payload_name="metrics_2.txt"
+        )
+        second = await client.async_fetch()
+        assert second.cpu_percent is not None
+        assert str(aioclient_mock.mock_calls[-1][1]) == f"{config.base_url}/metrics"
+
+        aioclient_mock.clear_requests()
+        mock_node_exporter(aioclient_mock, config.base_url, content_type="text/html")
+        with pytest.raises(InvalidResponse):
+            await client.async_fetch()
+        aioclient_mock.clear_requests()
+        mock_unauthorized(aioclient_mock, config.base_url)
+        with pytest.raises(InvalidAuth):
+            await client.async_fetch()
+        aioclient_mock.clear_requests()
+        mock_unreachable(aioclient_mock, config.base_url)
+        with pytest.raises(CannotConnect):
+            await client.async_fetch()
+    finally:
+        await session.close()

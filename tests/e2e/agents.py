@@ -1,19 +1,34 @@
 """Start and stop real agents on a free 127.0.0.1 port (used by the live tests and scripts).
 
-Importable without pytest: `require()` raises pytest's skip only when pytest is running.
+Importable without pytest: `require()` imports pytest only to skip a test.
+
+Passwords without a prompt:
+- Glances reads `--password` from `<user config dir>/glances/<username>.pwd` when that file exists
+  (`salt$pbkdf2(pbkdf2(password), salt)`, see `glances/password.py`), else it asks on the terminal.
+  `RealAgent` writes that file into a private XDG_CONFIG_HOME and starts Glances with stdin closed,
+  so a missing file fails fast instead of hanging.
+- node_exporter takes `--web.config.file` with `basic_auth_users: {user: bcrypt hash}`.
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+import hashlib
+import json
 import os
 from pathlib import Path
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from typing import Any
 import urllib.error
 import urllib.request
+import uuid
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_EXPORTER = (
@@ -21,7 +36,7 @@ NODE_EXPORTER = (
 )
 GLANCES = str(REPO / ".venv-glances" / "bin" / "glances")
 INSTALL_HINT = {
-    "node_exporter": f"{NODE_EXPORTER} not installed: apt-get install prometheus-node-exporter",
+    "node_exporter": "prometheus-node-exporter not installed: apt-get install prometheus-node-exporter",
     "glances": f"{GLANCES} not installed: run scripts/setup (it creates .venv-glances)",
 }
 
@@ -46,25 +61,61 @@ def require(kind: str) -> None:
         pytest.skip(INSTALL_HINT[kind])
 
 
+def glances_password_file(password: str) -> str:
+    """The content of a Glances server's password file for this password."""
+
+    def pbkdf2(text: str, salt: str) -> str:
+        return hashlib.pbkdf2_hmac(
+            "sha256", text.encode(), salt.encode(), 100000, dklen=128
+        ).hex()
+
+    salt = uuid.uuid4().hex
+    return f"{salt}${pbkdf2(pbkdf2(password, ''), salt)}"
+
+
 @dataclass
 class RealAgent:
-    """A node_exporter or Glances process on 127.0.0.1:port."""
+    """A node_exporter or Glances process on 127.0.0.1:port, optionally behind basic auth."""
 
     kind: str
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
+    username: str | None = None
+    password: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    _home: str | None = None
+
+    def __post_init__(self) -> None:
+        """Glances' default user is "glances"; node_exporter has none."""
+        if self.password is not None and self.username is None:
+            self.username = "glances" if self.kind == "glances" else "homelab"
 
     @property
     def url(self) -> str:
         """Base URL of the agent."""
         return f"http://{self.host}:{self.port}"
 
+    def _private_dir(self) -> str:
+        """A folder for this agent's password files, removed by stop()."""
+        if self._home is None:
+            self._home = tempfile.mkdtemp(prefix=f"homelab-{self.kind}-")
+        return self._home
+
     def command(self) -> list[str]:
-        """How the agent is started."""
+        """How the agent is started (writing its password file first when it has one)."""
         if self.kind == "node_exporter":
-            return [NODE_EXPORTER, f"--web.listen-address={self.host}:{self.port}"]
-        return [
+            command = [NODE_EXPORTER, f"--web.listen-address={self.host}:{self.port}"]
+            if self.password is not None:
+                import bcrypt
+
+                hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4))
+                config = Path(self._private_dir()) / "web.yml"
+                config.write_text(
+                    f"basic_auth_users:\n  {self.username}: {hashed.decode()}\n"
+                )
+                command.append(f"--web.config.file={config}")
+            return command
+        command = [
             GLANCES,
             "-w",
             "--disable-webui",
@@ -73,20 +124,43 @@ class RealAgent:
             "--port",
             str(self.port),
         ]
+        if self.password is not None:
+            folder = Path(self._private_dir()) / "glances"
+            folder.mkdir(exist_ok=True)
+            (folder / f"{self.username}.pwd").write_text(
+                glances_password_file(self.password)
+            )
+            command += ["--password", "-u", str(self.username)]
+        return command
+
+    def environment(self) -> dict[str, str]:
+        """The process environment: Glances finds its password file through XDG_CONFIG_HOME."""
+        env = dict(os.environ)
+        if self.kind == "glances" and self.password is not None:
+            env["XDG_CONFIG_HOME"] = self._private_dir()
+        return env
 
     def start(self, timeout: float = 30) -> RealAgent:
         """Start (again, on the same port) and wait until it answers."""
         self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         probe = "/metrics" if self.kind == "node_exporter" else "/api/4/status"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}")
+                code = self.process.returncode
+                self.stop()
+                raise RuntimeError(f"{self.kind} exited with {code}")
             try:
                 with urllib.request.urlopen(self.url + probe, timeout=2):
                     return self
+            except urllib.error.HTTPError:
+                return self  # it answered (401 with auth on): it is up
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
         self.stop()
@@ -95,7 +169,7 @@ class RealAgent:
         )
 
     def stop(self) -> None:
-        """Stop the process and wait for it."""
+        """Stop the process and wait for it; the port stays reserved for start()."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -104,8 +178,64 @@ class RealAgent:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
+
+    def restart(self) -> RealAgent:
+        """Stop and start again on the same port (counters of node_exporter keep going)."""
+        self.stop()
+        return self.start()
 
     def get(self, path: str) -> bytes:
-        """The agent's own answer to a path (to compare figures)."""
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        """The agent's own answer to a path (to compare figures), with its credentials."""
+        request = urllib.request.Request(self.url + path)
+        if self.password is not None:
+            token = base64.b64encode(f"{self.username}:{self.password}".encode())
+            request.add_header("Authorization", f"Basic {token.decode()}")
+        with urllib.request.urlopen(request, timeout=5) as response:
             return bytes(response.read())
+
+    def get_json(self, path: str) -> Any:
+        """The agent's JSON answer to a path."""
+        return json.loads(self.get(path))
+
+
+@contextmanager
+def running(kind: str, **kwargs: Any) -> Iterator[RealAgent]:
+    """A started agent, stopped on exit."""
+    agent = RealAgent(kind, **kwargs)
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+def glances_figures(agent: RealAgent) -> dict[str, float]:
+    """Glances' own percentages: memory, the root filesystem (as df), and CPU busy."""
+    fs = agent.get_json("/api/4/fs")
+    root = next((item for item in fs if item.get("mnt_point") == "/"), fs[0])
+    return {
+        "memory_percent": float(agent.get_json("/api/4/mem")["percent"]),
+        "disk_percent": float(root["percent"]),
+        "cpu_percent": float(agent.get_json("/api/4/cpu")["total"]),
+    }
+
+
+def proc_memory_percent() -> float:
+    """Memory in use as the kernel reports it, the way both agents compute it."""
+    info: dict[str, int] = {}
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            key, value = line.split(":", 1)
+            info[key] = int(value.split()[0])
+    return 100 * (1 - info["MemAvailable"] / info["MemTotal"])
+
+
+def statvfs_disk_percent(path: str = "/") -> float:
+    """A filesystem's Use% as df shows it: used / (used + available to non-root)."""
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    avail = st.f_bavail * st.f_frsize
+    return 100 * used / (used + avail)

@@ -3,24 +3,41 @@
 Glances' own `bytes_recv`/`bytes_sent` are deltas since the previous request of any client, so rates
 come from the cumulative counters (`*_gauge` in v4, `cumulative_*` in v3) between our own polls,
 over the same physical interfaces as node_exporter (`node_exporter.is_physical`).
+
+The small plugin endpoints are used rather than `/all` (90 kB, mostly process lists). `/status`
+answers without a password, so the data endpoints are the ones that reveal wrong credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Final
 
-from .base import InvalidResponse, Sample
+from .base import InvalidAuth, InvalidResponse, Sample
 from .http import HttpAgentClient
 from .node_exporter import is_physical
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
-_UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2}):(\d{2})")
+API_VERSIONS = (4, 3)
+"""Glances 4 serves only /api/4, Glances 3 only /api/3."""
+
 BOOT_TIME_GRANULARITY = 60
-"""Boot time is now - uptime, rounded so that it stays the same from poll to poll."""
+"""The first boot time is now - uptime rounded to this many seconds."""
+BOOT_TIME_TOLERANCE = 120
+"""Later polls keep that boot time while their estimate stays this close and uptime grows."""
+
+_UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2}):(\d{2})\s*$")
+_NOT_FOUND: Final = object()
+"""A plugin path answered 404: this server speaks another API version."""
+
+_COUNTER_KEYS = (
+    ("bytes_recv_gauge", "bytes_sent_gauge"),  # Glances 4
+    ("cumulative_rx", "cumulative_tx"),  # Glances 3
+)
 
 
 def parse_uptime(text: str) -> int | None:
@@ -39,37 +56,44 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _counters(
-    network: Any, rx_key: str, tx_key: str
-) -> tuple[dict[str, float], dict[str, float]]:
+def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Cumulative received and sent bytes of the physical interfaces, by interface."""
     rx: dict[str, float] = {}
     tx: dict[str, float] = {}
-    if isinstance(network, list):
-        for item in network:
-            if not isinstance(item, dict):
-                continue
-            name = str(item.get("interface_name", ""))
-            if not is_physical(name):
-                continue
-            if (value := _number(item.get(rx_key))) is not None:
-                rx[name] = value
-            if (value := _number(item.get(tx_key))) is not None:
-                tx[name] = value
+    if not isinstance(network, list):
+        return rx, tx
+    for item in network:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("interface_name", ""))
+        if not name or not is_physical(name):
+            continue
+        for rx_key, tx_key in _COUNTER_KEYS:
+            if rx_key in item or tx_key in item:
+                if (value := _number(item.get(rx_key))) is not None:
+                    rx[name] = value
+                if (value := _number(item.get(tx_key))) is not None:
+                    tx[name] = value
+                break
     return rx, tx
 
 
 def _rate(
-    now: dict[str, float], before: dict[str, float], seconds: float
+    now: Mapping[str, float], before: Mapping[str, float], seconds: float
 ) -> float | None:
+    """Bytes per second summed over interfaces seen both times; None after a counter reset."""
     common = now.keys() & before.keys()
     if not common or seconds <= 0:
         return None
-    delta = sum(now[k] - before[k] for k in common)
-    return None if delta < 0 else delta / seconds
+    deltas = [now[k] - before[k] for k in common]
+    if any(delta < 0 for delta in deltas):
+        return None
+    return sum(deltas) / seconds
 
 
-def _root_fs(fs: Any) -> dict[str, Any] | None:
-    if not isinstance(fs, list) or not fs:
+def root_filesystem(fs: Any) -> dict[str, Any] | None:
+    """The filesystem mounted at "/", else the first one listed (a container's view)."""
+    if not isinstance(fs, list):
         return None
     items = [item for item in fs if isinstance(item, dict)]
     for item in items:
@@ -92,17 +116,34 @@ def cpu_temperature(sensors: Any) -> float | None:
     return max(values) if values else None
 
 
+def cpu_percent(cpu: Any) -> float | None:
+    """Busy %, or None before Glances has measured (its first answer is all zeros)."""
+    if not isinstance(cpu, dict):
+        return None
+    total, idle = _number(cpu.get("total")), _number(cpu.get("idle"))
+    if total is None or (total == 0 and not idle):
+        return None
+    return total
+
+
 class GlancesClient(HttpAgentClient):
-    """Polls one Glances server; keeps the previous network counters for rates."""
+    """Polls one Glances server; remembers its API version, network counters and boot time."""
 
-    _version = 4
+    _version: int | None = None
     _previous: tuple[dict[str, float], dict[str, float], float] | None = None
+    _boot: tuple[int, int] | None = None
+    """The boot time last reported and the uptime it came from."""
 
-    async def _async_plugin(self, name: str) -> Any:
+    @property
+    def api_version(self) -> int | None:
+        """The API version the server answered on (None before the first good poll)."""
+        return self._version
+
+    async def _async_plugin(self, version: int, name: str) -> Any:
         """One plugin's JSON; None when the plugin is disabled or unreadable."""
-        reply = await self._async_get(f"/api/{self._version}/{name}")
-        if reply.status == 404 and self._version == 4:
-            raise _WrongVersion
+        reply = await self._async_get(f"/api/{version}/{name}")
+        if reply.status == 404:
+            return _NOT_FOUND
         if reply.status != 200:
             return None  # a disabled plugin answers 400 "Unknown plugin"
         try:
@@ -110,34 +151,56 @@ class GlancesClient(HttpAgentClient):
         except ValueError:
             return None
 
-    async def _async_all(self) -> dict[str, Any]:
-        # cpu alone first: its 404 tells a Glances 3 server before the other requests go out.
-        cpu = await self._async_plugin(PLUGINS[0])
-        rest = await asyncio.gather(*(self._async_plugin(name) for name in PLUGINS[1:]))
-        return dict(zip(PLUGINS, (cpu, *rest), strict=True))
+    async def _async_gather(self, version: int, names: tuple[str, ...]) -> list[Any]:
+        """Plugins concurrently; every request ends (each has the timeout) before an error is raised."""
+        results = await asyncio.gather(
+            *(self._async_plugin(version, name) for name in names),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            # Wrong credentials say more than whichever request happened to fail first.
+            raise next((e for e in errors if isinstance(e, InvalidAuth)), errors[0])
+        return results
+
+    async def _async_poll(self, version: int, *, probe: bool) -> dict[str, Any] | None:
+        """Every plugin of one API version; None when that version is not served."""
+        if probe:
+            # cpu alone first: on a server of the other version, one 404 instead of seven.
+            first = await self._async_gather(version, PLUGINS[:1])
+            if first[0] is _NOT_FOUND:
+                return None
+            results = first + await self._async_gather(version, PLUGINS[1:])
+        else:
+            results = await self._async_gather(version, PLUGINS)
+            if results[0] is _NOT_FOUND:
+                return None
+        return {
+            name: None if value is _NOT_FOUND else value
+            for name, value in zip(PLUGINS, results, strict=True)
+        }
 
     async def async_fetch(self) -> Sample:
-        """Poll the plugins once (switching to /api/3 for Glances 3 servers)."""
-        try:
-            data = await self._async_all()
-        except _WrongVersion:
-            self._version = 3
-            data = await self._async_all()
-            if data["cpu"] is None and data["mem"] is None:
-                self._version = 4
-                raise InvalidResponse("no Glances API at /api/4 or /api/3") from None
+        """Poll the plugins once, on the remembered API version or the one the server speaks."""
+        data = None
+        if self._version is not None:
+            data = await self._async_poll(self._version, probe=False)
+        if data is None:
+            # First poll, or the server was upgraded or downgraded since.
+            for version in API_VERSIONS:
+                if (data := await self._async_poll(version, probe=True)) is not None:
+                    self._version = version
+                    break
+            else:
+                self._version = None
+                raise InvalidResponse("no Glances API at /api/4 or /api/3")
         return self._sample(data, self._clock())
 
     def _sample(self, data: dict[str, Any], now: float) -> Sample:
-        cpu, mem = data["cpu"], data["mem"]
-        if not isinstance(cpu, dict) and not isinstance(mem, dict):
+        """Turn one poll's plugin answers into a Sample."""
+        mem = data["mem"]
+        if not isinstance(data["cpu"], dict) and not isinstance(mem, dict):
             raise InvalidResponse("Glances sent neither cpu nor mem")
-        cpu_percent = None
-        if isinstance(cpu, dict):
-            total, idle = _number(cpu.get("total")), _number(cpu.get("idle"))
-            # Right after Glances starts, every cpu figure is 0: no measurement yet.
-            if total is not None and not (total == 0 and not idle):
-                cpu_percent = total
 
         memory_percent = memory_used = memory_total = None
         if isinstance(mem, dict):
@@ -147,43 +210,28 @@ class GlancesClient(HttpAgentClient):
             memory_total = int(total_mem) if total_mem is not None else None
 
         disk_percent = disk_used = disk_total = None
-        if (fs := _root_fs(data["fs"])) is not None:
+        if (fs := root_filesystem(data["fs"])) is not None:
             used_fs, free_fs, size = (
                 _number(fs.get(k)) for k in ("used", "free", "size")
             )
+            # Glances' free is what non-root users may still use: the same Use% as df.
             if used_fs is not None and free_fs is not None and used_fs + free_fs > 0:
                 disk_percent = 100.0 * used_fs / (used_fs + free_fs)
             disk_used = int(used_fs) if used_fs is not None else None
             disk_total = int(size) if size is not None else None
 
         load = data["load"] if isinstance(data["load"], dict) else {}
-        rx_key, tx_key = (
-            ("bytes_recv_gauge", "bytes_sent_gauge")
-            if self._version == 4
-            else ("cumulative_rx", "cumulative_tx")
-        )
-        rx, tx = _counters(data["network"], rx_key, tx_key)
+        rx, tx = network_counters(data["network"])
         rx_rate = tx_rate = None
         if self._previous is not None:
             before_rx, before_tx, before = self._previous
-            rx_rate, tx_rate = (
-                _rate(rx, before_rx, now - before),
-                _rate(tx, before_tx, now - before),
-            )
+            rx_rate = _rate(rx, before_rx, now - before)
+            tx_rate = _rate(tx, before_tx, now - before)
         self._previous = (rx, tx, now)
-
-        boot_time = None
-        if (
-            isinstance(data["uptime"], str)
-            and (up := parse_uptime(data["uptime"])) is not None
-        ):
-            boot_time = (
-                round((now - up) / BOOT_TIME_GRANULARITY) * BOOT_TIME_GRANULARITY
-            )
 
         return Sample(
             timestamp=int(now),
-            cpu_percent=cpu_percent,
+            cpu_percent=cpu_percent(data["cpu"]),
             memory_percent=memory_percent,
             disk_percent=disk_percent,
             load_1m=_number(load.get("min1")),
@@ -196,9 +244,22 @@ class GlancesClient(HttpAgentClient):
             network_rx_bytes_per_second=rx_rate,
             network_tx_bytes_per_second=tx_rate,
             temperature_celsius=cpu_temperature(data["sensors"]),
-            boot_time=boot_time,
+            boot_time=self._boot_time(data["uptime"], now),
         )
 
-
-class _WrongVersion(Exception):
-    """The server has no /api/4 (a Glances 3 server)."""
+    def _boot_time(self, uptime: Any, now: float) -> int | None:
+        """Boot time as now - uptime, kept from poll to poll so that it does not jitter (as core does)."""
+        if not isinstance(uptime, str) or (seconds := parse_uptime(uptime)) is None:
+            return None
+        estimate = now - seconds
+        if (
+            self._boot is not None
+            and seconds >= self._boot[1]
+            and abs(estimate - self._boot[0]) <= BOOT_TIME_TOLERANCE
+        ):
+            boot = self._boot[0]
+        else:
+            # First poll, a reboot (uptime went back) or a clock step: a new boot time.
+            boot = round(estimate / BOOT_TIME_GRANULARITY) * BOOT_TIME_GRANULARITY
+        self._boot = (boot, seconds)
+        return boot

@@ -66,10 +66,10 @@ async def async_get(
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     """The body, refusing one larger than max_bytes without reading it all."""
-    if response.content_length is not None and response.content_length > max_bytes:
-        raise InvalidResponse(
-            f"payload of {response.content_length} bytes is too large"
-        )
+    declared = response.headers.get("Content-Length", "")
+    # With gzip this is the compressed size: a lower bound, so still a safe early refusal.
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise InvalidResponse(f"payload of {declared} bytes is too large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(65536):

@@ -1,34 +1,37 @@
 """Prometheus node_exporter: one GET of /metrics, a targeted scan, rates from counter deltas.
 
-Which network interfaces count: every device node_exporter lists except loopback and virtual
-ones — bridges, veth pairs, container and VM networks, tunnels and VPNs (see VIRTUAL_INTERFACES) —
-so the rate is the traffic that crosses the server's physical links, counted once.
+Which network interfaces count: the server's own links, each once. node_exporter lists every
+device but loopback; we also leave out the ones whose traffic is already counted on a physical
+link or never leaves the machine: bridges (br*, vmbr*, virbr*), bonds and teams (their members
+count), VLAN sub-interfaces (`eth0.100`, vlan*), veth pairs and container or VM networks (docker*,
+cni*, flannel*, cali*, cilium*, weave*, kube*, lxc*, vnet*, Proxmox's fw*), tunnels and VPNs
+(tun*, tap*, wg*, tailscale*, zt*) and pseudo devices (ifb*, dummy*). See `is_physical`.
+
+Rates (CPU busy %, network bytes per second) need two scrapes: the first poll has none, and a
+counter that went back (a reboot, a driver reload) gives none for that poll.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 import math
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient
 
 VIRTUAL_INTERFACES = (
-    "lo", "veth", "docker", "br-", "virbr", "vnet", "cni", "flannel", "cali", "cilium",
-    "weave", "kube", "tun", "tap", "wg", "tailscale", "zt", "ifb", "dummy", "bond-slave",
+    "lo", "veth", "docker", "br", "vmbr", "virbr", "vnet", "cni", "flannel", "cali",
+    "cilium", "weave", "kube", "lxc", "fwbr", "fwln", "fwpr", "bond", "team", "vlan",
+    "macvlan", "macvtap", "tun", "tap", "wg", "tailscale", "zt", "ifb", "dummy",
 )  # fmt: skip
-"""Name prefixes of interfaces whose traffic is not counted (ifb mirrors another device's)."""
+"""Name prefixes of interfaces whose traffic is not counted (see the module docstring)."""
 
-CPU_CHIPS = (
-    "coretemp",
-    "k10temp",
-    "zenpower",
-    "cpu_thermal",
-    "soc_thermal",
-    "cpu-thermal",
-    "acpitz",
-)
-"""hwmon chip names that measure the CPU or its package, most specific first."""
+CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
+"""hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
+
+_OFFSET_LABELS = frozenset({"Tctl"})
+"""AMD control temperatures that may carry an offset over the real one (Tdie), when both exist."""
 
 _WANTED = (
     "node_cpu_seconds_total{",
@@ -46,26 +49,52 @@ _WANTED = (
     "node_network_transmit_bytes_total{",
     "node_hwmon_temp_celsius{",
     "node_hwmon_chip_names{",
+    "node_hwmon_sensor_label{",
     "node_thermal_zone_temp{",
 )
+_UNLABELLED = frozenset(
+    {
+        "node_memory_MemAvailable_bytes",
+        "node_memory_MemTotal_bytes",
+        "node_load1",
+        "node_load5",
+        "node_load15",
+        "node_boot_time_seconds",
+        "node_time_seconds",
+    }
+)
+_FILESYSTEM = {
+    "node_filesystem_size_bytes": "size",
+    "node_filesystem_free_bytes": "free",
+    "node_filesystem_avail_bytes": "avail",
+}
 _IDLE_MODES = frozenset({"idle", "iowait"})
 
 
-@dataclass(kw_only=True, slots=True)
-class Snapshot:
-    """The series of one scrape that a Sample is made of."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeExporterSnapshot:
+    """The series of one scrape that a Sample is made of, exactly as the exporter sent them."""
 
-    cpu_total: float = 0.0
-    cpu_idle: float = 0.0
-    cpu_seen: bool = False
-    gauges: dict[str, float] = field(default_factory=dict)
-    """Unlabelled series and the root filesystem's figures, by series name."""
-    rx: dict[str, float] = field(default_factory=dict)
-    tx: dict[str, float] = field(default_factory=dict)
-    hwmon: dict[tuple[str, str], float] = field(default_factory=dict)
-    chip_names: dict[str, str] = field(default_factory=dict)
-    thermal_zones: dict[str, float] = field(default_factory=dict)
-    """Temperature by zone type (x86_pkg_temp, cpu-thermal, …)."""
+    cpu_total: float | None = None
+    """Seconds over all CPUs and modes; None when the scrape had no CPU series."""
+    cpu_idle: float | None = None
+    """Seconds idle or waiting for I/O over all CPUs."""
+    gauges: Mapping[str, float]
+    """Unlabelled series (memory, load, boot time, node_time_seconds) by name."""
+    root_fs: Mapping[str, float]
+    """size, free and avail bytes of the filesystem mounted at "/" (the first one listed)."""
+    rx: Mapping[str, float]
+    """Received bytes by device."""
+    tx: Mapping[str, float]
+    """Transmitted bytes by device."""
+    hwmon: Mapping[tuple[str, str], float]
+    """Temperature by (chip, sensor)."""
+    chip_names: Mapping[str, str]
+    """hwmon chip → its driver's name (coretemp, k10temp, nvme…)."""
+    sensor_labels: Mapping[tuple[str, str], str]
+    """(chip, sensor) → label (Core 0, Package id 0, Tctl…)."""
+    thermal_zones: Mapping[tuple[str, str], float]
+    """Temperature by (zone type, zone number)."""
 
 
 def parse_labels(text: str, start: int) -> tuple[dict[str, str], int]:
@@ -86,9 +115,9 @@ def parse_labels(text: str, start: int) -> tuple[dict[str, str], int]:
         value: list[str] = []
         while True:
             quote = text.find('"', j)
-            backslash = text.find("\\", j, quote if quote >= 0 else end)
             if quote < 0:
                 raise ValueError("unterminated label value")
+            backslash = text.find("\\", j, quote)
             if backslash < 0:
                 value.append(text[j:quote])
                 j = quote + 1
@@ -103,14 +132,30 @@ def parse_labels(text: str, start: int) -> tuple[dict[str, str], int]:
 
 
 def _value(rest: str) -> float:
-    """The sample value at the start of rest (a timestamp may follow)."""
+    """The sample value at the start of rest (a timestamp may follow it)."""
     return float(rest.split(None, 1)[0])
 
 
-def parse_metrics(text: str) -> Snapshot:
-    """Scan exposition text for the series we use; other lines are skipped unparsed."""
-    snap = Snapshot()
-    # splitlines also ends lines at CR; startswith skips the other ~95 % of lines unparsed.
+def parse_metrics(text: str) -> NodeExporterSnapshot:
+    """Scan exposition text for the series we use; every other line is skipped unparsed.
+
+    A line that does not parse costs only itself. The format ends every line with a newline, so
+    a last line without one was cut off in transit and is dropped: its number may be truncated.
+    """
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    cpu_total = cpu_idle = 0.0
+    cpu_seen = False
+    gauges: dict[str, float] = {}
+    filesystems: dict[str, dict[str, float]] = {}
+    rx: dict[str, float] = {}
+    tx: dict[str, float] = {}
+    hwmon: dict[tuple[str, str], float] = {}
+    chip_names: dict[str, str] = {}
+    sensor_labels: dict[tuple[str, str], str] = {}
+    zones: dict[tuple[str, str], float] = {}
+
+    # splitlines also ends lines at CR; startswith skips ~95 % of the lines before any copy.
     for raw_line in text.splitlines():
         if not raw_line.startswith(_WANTED):
             continue
@@ -118,106 +163,124 @@ def parse_metrics(text: str) -> Snapshot:
         try:
             brace = line.find("{")
             space = line.find(" ")
-            if brace < 0 or (0 <= space < brace):
-                name = line[:space]
-                if name in _UNLABELLED:
-                    snap.gauges[name] = _value(line[space:])
+            if brace < 0 or 0 <= space < brace:
+                if space > 0 and line[:space] in _UNLABELLED:
+                    gauges[line[:space]] = _value(line[space:])
                 continue
             name = line[:brace]
             labels, after = parse_labels(line, brace)
             value = _value(line[after:])
         except (ValueError, IndexError):
-            continue  # a truncated or malformed line costs only itself
-        _take(snap, name, labels, value)
-    return snap
+            continue
+        if name == "node_cpu_seconds_total":
+            # NaN or Inf in one counter would poison the sums for good: skip that series.
+            if math.isfinite(value):
+                cpu_seen = True
+                cpu_total += value
+                if labels.get("mode") in _IDLE_MODES:
+                    cpu_idle += value
+        elif name in _FILESYSTEM:
+            if labels.get("mountpoint") == "/":
+                fs = filesystems.setdefault(labels.get("device", ""), {})
+                fs.setdefault(_FILESYSTEM[name], value)
+        elif name == "node_network_receive_bytes_total":
+            rx[labels.get("device", "")] = value
+        elif name == "node_network_transmit_bytes_total":
+            tx[labels.get("device", "")] = value
+        elif name == "node_hwmon_temp_celsius":
+            hwmon[(labels.get("chip", ""), labels.get("sensor", ""))] = value
+        elif name == "node_hwmon_chip_names":
+            chip_names[labels.get("chip", "")] = labels.get("chip_name", "")
+        elif name == "node_hwmon_sensor_label":
+            key = (labels.get("chip", ""), labels.get("sensor", ""))
+            sensor_labels[key] = labels.get("label", "")
+        elif name == "node_thermal_zone_temp":
+            zones[(labels.get("type", ""), labels.get("zone", ""))] = value
+        elif name in _UNLABELLED and not labels:
+            gauges[name] = value
 
-
-_UNLABELLED = frozenset(
-    {
-        "node_memory_MemAvailable_bytes",
-        "node_memory_MemTotal_bytes",
-        "node_load1",
-        "node_load5",
-        "node_load15",
-        "node_boot_time_seconds",
-        "node_time_seconds",
-    }
-)
-
-
-def _take(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> None:
-    """File one labelled series into the snapshot."""
-    if name == "node_cpu_seconds_total":
-        if math.isfinite(value):
-            snap.cpu_seen = True
-            snap.cpu_total += value
-            if labels.get("mode") in _IDLE_MODES:
-                snap.cpu_idle += value
-    elif name.startswith("node_filesystem_"):
-        if labels.get("mountpoint") == "/":
-            snap.gauges[name] = value
-    elif name == "node_network_receive_bytes_total":
-        snap.rx[labels.get("device", "")] = value
-    elif name == "node_network_transmit_bytes_total":
-        snap.tx[labels.get("device", "")] = value
-    elif name == "node_hwmon_temp_celsius":
-        snap.hwmon[(labels.get("chip", ""), labels.get("sensor", ""))] = value
-    elif name == "node_hwmon_chip_names":
-        snap.chip_names[labels.get("chip", "")] = labels.get("chip_name", "")
-    elif name == "node_thermal_zone_temp":
-        snap.thermal_zones[labels.get("type", "")] = value
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+    # Bind mounts can list "/" twice; the first device with all three figures is the root.
+    root_fs = next((fs for fs in filesystems.values() if len(fs) == 3), {})
+    return NodeExporterSnapshot(
+        cpu_total=cpu_total if cpu_seen else None,
+        cpu_idle=cpu_idle if cpu_seen else None,
+        gauges=gauges,
+        root_fs=root_fs,
+        rx=rx,
+        tx=tx,
+        hwmon=hwmon,
+        chip_names=chip_names,
+        sensor_labels=sensor_labels,
+        thermal_zones=zones,
+    )
 
 
 def is_physical(device: str) -> bool:
-    """Whether an interface's traffic counts in the network rates."""
-    return not device.startswith(VIRTUAL_INTERFACES)
+    """Whether an interface's traffic counts in the network rates (see the module docstring)."""
+    return not device.startswith(VIRTUAL_INTERFACES) and "." not in device
+
+
+def _finite(value: float | None) -> float | None:
+    """The value, or None when it is missing, NaN or infinite."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _rate(
-    current: dict[str, float], previous: dict[str, float], seconds: float
+    current: Mapping[str, float], previous: Mapping[str, float], seconds: float
 ) -> float | None:
     """Bytes per second over physical interfaces; None on the first poll or after a counter reset."""
     total = 0.0
     counted = False
     for device, value in current.items():
-        if not is_physical(device) or device not in previous:
+        if device not in previous or not is_physical(device):
             continue
         delta = value - previous[device]
-        if delta < 0 or not math.isfinite(delta):
+        if not math.isfinite(delta) or delta < 0:
             return None
         total += delta
         counted = True
     return total / seconds if counted else None
 
 
-def cpu_temperature(snap: Snapshot) -> float | None:
-    """Hottest CPU/package sensor: hwmon chips known to be the CPU, else CPU thermal zones."""
-    for chip_name in CPU_CHIPS:
-        chips = {chip for chip, name in snap.chip_names.items() if name == chip_name}
-        chips |= {chip for chip, _ in snap.hwmon if chip.endswith(chip_name)}
-        values = [
-            v
-            for (chip, _), v in snap.hwmon.items()
-            if chip in chips and math.isfinite(v)
-        ]
-        if values:
-            return max(values)
+def _is_cpu_chip(name: str) -> bool:
+    """Whether an hwmon chip name is a CPU package or an ARM board's CPU/SoC sensor."""
+    return name in CPU_CHIPS or (name.startswith(("cpu", "soc")) and "thermal" in name)
+
+
+def cpu_temperature(snap: NodeExporterSnapshot) -> float | None:
+    """Hottest CPU/package sensor: hwmon CPU chips, else CPU thermal zones; None when absent."""
+    readings: list[tuple[str, str, float]] = []
+    for (chip, sensor), value in snap.hwmon.items():
+        if math.isfinite(value) and _is_cpu_chip(snap.chip_names.get(chip, "")):
+            readings.append((chip, snap.sensor_labels.get((chip, sensor), ""), value))
+    if readings:
+        # An AMD Tctl may read 10-27 °C above the die; Tdie, when present, is the truth.
+        with_tdie = {chip for chip, label, _ in readings if label == "Tdie"}
+        return max(
+            value
+            for chip, label, value in readings
+            if not (chip in with_tdie and label in _OFFSET_LABELS)
+        )
     zones = [
-        v
-        for kind, v in snap.thermal_zones.items()
-        if (kind.startswith(("x86_pkg_temp", "cpu", "soc")) and math.isfinite(v))
+        value
+        for (kind, _), value in snap.thermal_zones.items()
+        if kind.startswith(("x86_pkg_temp", "cpu", "soc")) and math.isfinite(value)
     ]
     return max(zones) if zones else None
 
 
 def build_sample(
-    snap: Snapshot, previous: Snapshot | None, *, timestamp: int, elapsed: float | None
+    snap: NodeExporterSnapshot,
+    previous: NodeExporterSnapshot | None,
+    *,
+    timestamp: int,
+    elapsed: float | None = None,
 ) -> Sample:
-    """Turn one scrape (and the one before, for rates) into a Sample."""
+    """Turn one scrape (and the one before, for rates) into a Sample.
+
+    The time between the scrapes comes from the exporter's own clock (node_time_seconds in both,
+    moving forward), else from elapsed, the poller's measure of it.
+    """
     g = snap.gauges
     mem_total = _finite(g.get("node_memory_MemTotal_bytes"))
     mem_avail = _finite(g.get("node_memory_MemAvailable_bytes"))
@@ -226,11 +289,12 @@ def build_sample(
         memory_percent = 100.0 * (1.0 - mem_avail / mem_total)
         memory_used = int(mem_total - mem_avail)
 
-    size = _finite(g.get("node_filesystem_size_bytes"))
-    free = _finite(g.get("node_filesystem_free_bytes"))
-    avail = _finite(g.get("node_filesystem_avail_bytes"))
+    size = _finite(snap.root_fs.get("size"))
+    free = _finite(snap.root_fs.get("free"))
+    avail = _finite(snap.root_fs.get("avail"))
     disk_percent = disk_used = None
     if size is not None and free is not None and avail is not None:
+        # As df: blocks reserved for root are neither used nor available.
         used = size - free
         disk_used = int(used)
         if used + avail > 0:
@@ -238,13 +302,24 @@ def build_sample(
 
     cpu_percent = rx = tx = None
     if previous is not None:
-        d_total = snap.cpu_total - previous.cpu_total
-        d_idle = snap.cpu_idle - previous.cpu_idle
-        if snap.cpu_seen and previous.cpu_seen and d_total > 0 and d_idle >= 0:
-            cpu_percent = min(100.0, max(0.0, 100.0 * (1.0 - d_idle / d_total)))
-        if elapsed is not None and elapsed > 0:
-            rx = _rate(snap.rx, previous.rx, elapsed)
-            tx = _rate(snap.tx, previous.tx, elapsed)
+        if (
+            snap.cpu_total is not None
+            and snap.cpu_idle is not None
+            and previous.cpu_total is not None
+            and previous.cpu_idle is not None
+        ):
+            d_total = snap.cpu_total - previous.cpu_total
+            d_idle = snap.cpu_idle - previous.cpu_idle
+            if d_total > 0 and d_idle >= 0:
+                cpu_percent = min(100.0, max(0.0, 100.0 * (1.0 - d_idle / d_total)))
+        now_time = _finite(g.get("node_time_seconds"))
+        before_time = _finite(previous.gauges.get("node_time_seconds"))
+        seconds = elapsed
+        if now_time is not None and before_time is not None and now_time > before_time:
+            seconds = now_time - before_time
+        if seconds is not None and seconds > 0:
+            rx = _rate(snap.rx, previous.rx, seconds)
+            tx = _rate(snap.tx, previous.tx, seconds)
 
     boot = _finite(g.get("node_boot_time_seconds"))
     return Sample(
@@ -269,27 +344,25 @@ def build_sample(
 class NodeExporterClient(HttpAgentClient):
     """Polls one node_exporter; keeps the previous scrape for CPU and network rates."""
 
-    _previous: tuple[Snapshot, float] | None = None
+    _previous: tuple[NodeExporterSnapshot, float] | None = None
 
     async def async_fetch(self) -> Sample:
         """Scrape /metrics once."""
         reply = await self._async_get("/metrics", headers={"Accept-Encoding": "gzip"})
         if reply.status != 200:
             raise InvalidResponse(f"/metrics answered HTTP {reply.status}")
+        # node_exporter answers 200 with an HTML page on every other path and port mix-up.
         if not reply.content_type.startswith("text/plain"):
             raise InvalidResponse(
                 f"/metrics is {reply.content_type or 'untyped'}, not node_exporter"
             )
         snap = parse_metrics(reply.body.decode("utf-8", errors="replace"))
-        if not snap.cpu_seen and "node_memory_MemTotal_bytes" not in snap.gauges:
+        if snap.cpu_total is None and "node_memory_MemTotal_bytes" not in snap.gauges:
             raise InvalidResponse("no node_exporter series in /metrics")
         now = self._clock()
-        # The exporter's own clock times the counters best; ours is the fallback.
-        moment = snap.gauges.get("node_time_seconds", now)
-        elapsed = None
-        previous = None
+        previous, elapsed = None, None
         if self._previous is not None:
             previous, before = self._previous
-            elapsed = moment - before
-        self._previous = (snap, moment)
+            elapsed = now - before
+        self._previous = (snap, now)
         return build_sample(snap, previous, timestamp=int(now), elapsed=elapsed)
