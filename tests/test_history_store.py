@@ -1,23 +1,24 @@
-"""History store: rollups against an independent computation, DST, retention, safety."""
+"""History store mechanics: queries and batches, schema and migrations, recovery, backups, safety."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+import hashlib
+import logging
 from pathlib import Path
-import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 
 from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.history import schema
 from custom_components.homelab_metrics.history.metrics import (
     AGGREGATE_COLUMNS,
     METRICS,
@@ -27,17 +28,22 @@ from custom_components.homelab_metrics.history.metrics import (
 from custom_components.homelab_metrics.history.store import (
     SCHEMA_VERSION,
     HistoryStore,
+    HourlyBucket,
+    MetricAggregate,
     StoreClosedError,
 )
 
 HOUR = 3600
 DAY = 86400
 T0 = 1_764_000_000  # 2025-11-24T16:00:00Z, hour-aligned
-KEYS = [m.key for m in METRICS]
+THREAD_NAME = "homelab_metrics_history"
+
+type Row = tuple[Any, ...]
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
+    """An open store in UTC, closed after the test."""
     s = HistoryStore(tmp_path / "h.db")
     await s.async_open()
     yield s
@@ -45,8 +51,14 @@ async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
 
 
 async def rows(
-    store: HistoryStore, tier: Tier, start: int, end: int, server: str = "a", **kw: int
-) -> list[tuple]:
+    store: HistoryStore,
+    tier: Tier,
+    start: int,
+    end: int,
+    server: str = "a",
+    **kw: Any,
+) -> list[Row]:
+    """Every row a query yields, batches joined."""
     return [
         r
         async for batch in store.async_query(server, tier, start, end, **kw)
@@ -54,229 +66,46 @@ async def rows(
     ]
 
 
-def random_samples(rng: random.Random, start: int, end: int) -> list[Sample]:
-    """Polls every 60 s with gaps, each metric missing now and then."""
-    out = []
-    ts = start
-    while ts < end:
-        if rng.random() < 0.1:
-            ts += rng.randint(60, 3 * HOUR)  # a gap (agent down)
-            continue
-        values = {
-            k: (None if rng.random() < 0.15 else round(rng.uniform(0, 100), 3))
-            for k in KEYS
-        }
-        out.append(Sample(timestamp=ts, **values))
-        ts += 60
-    return out
+def worker_alive() -> bool:
+    """Whether a store worker thread is running in this process."""
+    return any(t.name == THREAD_NAME for t in threading.enumerate())
 
 
-def expected_buckets(samples: list[Sample], bucket_of) -> dict[int, tuple]:
-    """Independent aggregation: plain Python over the samples."""
-    groups: dict[int, list[Sample]] = defaultdict(list)
-    for s in samples:
-        groups[bucket_of(s.timestamp)].append(s)
-    out = {}
-    for start, group in groups.items():
-        values: list = []
-        for k in KEYS:
-            present = [getattr(s, k) for s in group if getattr(s, k) is not None]
-            values += (
-                [sum(present) / len(present), min(present), max(present)]
-                if present
-                else [None] * 3
-            )
-        out[start] = (start, *values, len(group))
-    return out
-
-
-def assert_rows_match(actual: list[tuple], expected: dict[int, tuple]) -> None:
-    assert [r[0] for r in actual] == sorted(expected)
-    for row in actual:
-        want = expected[row[0]]
-        assert len(row) == len(want) == len(AGGREGATE_COLUMNS)
-        for got, exp in zip(row, want, strict=True):
-            assert got == (
-                None if exp is None else pytest.approx(exp, rel=1e-9, abs=1e-9)
-            )
-
-
-async def test_rollup_matches_independent_computation(tmp_path: Path) -> None:
-    """Hourly (UTC) and daily (local, DST included) buckets equal a plain recomputation."""
-    tz = ZoneInfo("Europe/Berlin")
-    store = HistoryStore(tmp_path / "h.db", time_zone="Europe/Berlin")
-    await store.async_open()
-    rng = random.Random(7)
-    # 2025-03-27 .. 2025-04-02 spans the spring DST change (30 March, 23 hours).
-    start = int(datetime(2025, 3, 27, tzinfo=tz).timestamp())
-    end = start + 6 * DAY
-    data = {server: random_samples(rng, start, end) for server in ("a", "b")}
-    for server, samples in data.items():
-        await store.async_add_many(server, samples)
-    now = end + 2 * HOUR
-    stats = await store.async_rollup(now)
-    assert stats.hours > 0 and stats.days > 0
-
-    def day_of(ts: int) -> int:
-        local = datetime.fromtimestamp(ts, tz).replace(hour=0, minute=0, second=0)
-        return int(local.replace(tzinfo=tz).timestamp())
-
-    for server, samples in data.items():
-        hourly = await rows(store, Tier.HOURLY, start, now, server)
-        assert_rows_match(hourly, expected_buckets(samples, lambda ts: ts - ts % HOUR))
-        daily = await rows(store, Tier.DAILY, start, now, server)
-        assert_rows_match(daily, expected_buckets(samples, day_of))
-    spring = int(datetime(2025, 3, 30, tzinfo=tz).timestamp())
-    assert int(datetime(2025, 3, 31, tzinfo=tz).timestamp()) - spring == 23 * HOUR
-    assert store.day_bounds(spring + 5 * HOUR) == (spring, spring + 23 * HOUR)
-
-    # Idempotent: again, nothing changes.
-    before = await rows(store, Tier.DAILY, start, now)
-    await store.async_rollup(now)
-    assert await rows(store, Tier.DAILY, start, now) == before
-    await store.async_close()
-
-
-async def test_autumn_day_has_25_hours(tmp_path: Path) -> None:
-    """New York's 2 November 2025 is one bucket of 25 hourly buckets."""
-    tz = ZoneInfo("America/New_York")
-    store = HistoryStore(tmp_path / "h.db", time_zone="America/New_York")
-    await store.async_open()
-    day = int(datetime(2025, 11, 2, tzinfo=tz).timestamp())
-    nxt = int(datetime(2025, 11, 3, tzinfo=tz).timestamp())
-    assert nxt - day == 25 * HOUR
-    await store.async_add_many(
-        "a",
-        [
-            Sample(timestamp=ts, cpu_percent=1.0)
-            for ts in range(day - HOUR, nxt + HOUR, 600)
-        ],
-    )
-    await store.async_rollup(nxt + 2 * HOUR)
-    daily = await rows(store, Tier.DAILY, day, nxt)
-    assert [(r[0], r[-1]) for r in daily] == [(day, 25 * 6)]
-    assert len(await rows(store, Tier.HOURLY, day, nxt)) == 25
-    await store.async_close()
-
-
-async def test_only_complete_buckets_and_late_samples(store: HistoryStore) -> None:
-    """The current hour is not stored yet but shows in queries; a late sample re-rolls its hour."""
-    await store.async_add_many(
-        "a", [Sample(timestamp=T0 + i * 60, cpu_percent=10.0) for i in range(90)]
-    )
-    await store.async_rollup(T0 + HOUR + 1800)
-    hourly = await rows(store, Tier.HOURLY, T0, T0 + 2 * HOUR)
-    assert [(r[0], r[1], r[-1]) for r in hourly] == [
-        (T0, 10.0, 60),
-        (T0 + HOUR, 10.0, 30),
-    ]
-    # Stored only the first hour (the second is computed on the fly).
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT ts FROM hourly").fetchall() == [(T0,)]
-    # A late sample for the first hour: rolled again.
-    await store.async_add("a", Sample(timestamp=T0 + 30, cpu_percent=70.0))
-    assert (await rows(store, Tier.HOURLY, T0, T0 + HOUR))[0][1] == pytest.approx(
-        (600 + 70) / 61
-    )
-    await store.async_rollup(T0 + 2 * HOUR + 60)
-    hourly = await rows(store, Tier.HOURLY, T0, T0 + 2 * HOUR)
-    assert hourly[0][1] == pytest.approx((60 * 10 + 70) / 61)
-    assert hourly[0][-1] == 61
-
-
-async def test_daily_includes_today(store: HistoryStore) -> None:
-    """A daily export always holds today, computed from hourly rows and unrolled raw rows."""
-    day = T0 - T0 % DAY
-    await store.async_add_many(
-        "a",
-        [Sample(timestamp=ts, cpu_percent=5.0) for ts in range(day, T0 + 1800, 300)],
-    )
-    await store.async_rollup(
-        T0 + 1800
-    )  # hours before T0 rolled; T0's hour and the day not
-    daily = await rows(store, Tier.DAILY, day - DAY, day + DAY)
-    assert len(daily) == 1
-    assert daily[0][0] == day
-    assert daily[0][-1] == (T0 + 1800 - day) // 300
-    assert daily[0][1] == pytest.approx(5.0)
-
-
-async def test_catch_up_after_a_week_down(store: HistoryStore) -> None:
-    """Nothing rolled for a week: one rollup makes every hour and day."""
-    samples = [Sample(timestamp=ts, load_1m=1.0) for ts in range(T0, T0 + 7 * DAY, 600)]
-    await store.async_add_many("a", samples)
-    stats = await store.async_rollup(T0 + 7 * DAY + HOUR)
-    assert stats.hours == 7 * 24
-    assert len(await rows(store, Tier.HOURLY, T0, T0 + 7 * DAY)) == 7 * 24
-    assert (
-        len(await rows(store, Tier.DAILY, T0 - DAY, T0 + 7 * DAY)) == 8
-    )  # UTC days partly covered
-    again = await store.async_rollup(T0 + 7 * DAY + HOUR)
-    assert (again.hours, again.days) == (0, 0)
-
-
-async def test_retention(store: HistoryStore) -> None:
-    """Raw 7 days, hourly 90 days, daily 400 days; raw of un-rolled hours is kept."""
-    old = T0 - 500 * DAY
-    await store.async_add_many(
-        "a",
-        [
-            Sample(timestamp=ts, cpu_percent=1.0)
-            for ts in range(old, old + 2 * DAY, HOUR)
-        ],
-    )
-    now = old + 3 * DAY
-    await store.async_rollup(now)
-    assert len(await rows(store, Tier.RAW, old, now)) == 48
-    await store.async_rollup(
-        old + 7 * DAY + HOUR
-    )  # raw older than 7 days: the first hour goes
-    raw = await rows(store, Tier.RAW, old, now)
-    assert raw[0][0] == old + HOUR
-    await store.async_rollup(old + 90 * DAY + HOUR)
-    assert await rows(store, Tier.RAW, old, now) == []
-    assert (await rows(store, Tier.HOURLY, old, now))[0][0] == old + HOUR
-    await store.async_rollup(old + 400 * DAY + 1)
-    assert len(await rows(store, Tier.DAILY, old - DAY, now)) == 2
-    await store.async_rollup(old + 402 * DAY)
-    assert await rows(store, Tier.DAILY, old - DAY, now) == []
-
-    # Raw rows whose hour was never rolled survive past 7 days.
-    late = T0 - 30 * DAY
-    await store.async_add("a", Sample(timestamp=late, cpu_percent=3.0))
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("DELETE FROM dirty_days")  # only the hour mark is left
-    await store.async_close()
-    reopened = HistoryStore(store.path)
-    await reopened.async_open()
-    await reopened._call(reopened._db.execute, "PRAGMA user_version")  # alive
-    assert len(await rows(reopened, Tier.RAW, late, late + 1)) == 1
-    await reopened.async_close()
-
-
-async def test_duplicates_and_batches(store: HistoryStore) -> None:
+async def test_raw_rows_shape_duplicates_and_batches(store: HistoryStore) -> None:
     """The same timestamp twice keeps one row (the newer values); batches split the rows."""
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
-    await store.async_add("a", Sample(timestamp=T0, cpu_percent=2.0))
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=2.0, load_1m=0.5))
     await store.async_add_many(
         "a", [Sample(timestamp=T0 + i, cpu_percent=float(i)) for i in range(1, 25)]
     )
+    await store.async_add("b", Sample(timestamp=T0 + 5, cpu_percent=9.0))
     batches = [
         b async for b in store.async_query("a", Tier.RAW, T0, T0 + 100, batch_size=10)
     ]
     assert [len(b) for b in batches] == [10, 10, 5]
-    assert batches[0][0][:2] == (T0, 2.0)
-    assert len(batches[0][0]) == len(RAW_COLUMNS)
-    assert await store.async_count("a", Tier.RAW, T0, T0 + 100) == 25
-    hourly_batches = [
-        b
-        async for b in store.async_query("a", Tier.HOURLY, T0, T0 + HOUR, batch_size=1)
+    first = batches[0][0]
+    assert len(first) == len(RAW_COLUMNS)
+    as_dict = dict(zip(RAW_COLUMNS, first, strict=True))
+    assert as_dict["timestamp"] == T0
+    assert as_dict["cpu_percent"] == 2.0
+    assert as_dict["load_1m"] == 0.5
+    assert as_dict["memory_percent"] is None
+    flat = [r[0] for b in batches for r in b]
+    assert flat == sorted(flat) == list(range(T0, T0 + 25))
+    # [start, end): end excluded, start included.
+    assert [r[0] for r in await rows(store, Tier.RAW, T0 + 3, T0 + 6)] == [
+        T0 + 3,
+        T0 + 4,
+        T0 + 5,
     ]
-    assert sum(len(b) for b in hourly_batches) == 1
+    assert await store.async_count("a", Tier.RAW, T0, T0 + 100) == 25
+    assert await store.async_count("b", Tier.RAW, T0, T0 + 100) == 1
 
 
-async def test_hourly_batches_merge_computed_rows(store: HistoryStore) -> None:
-    """Stored and on-the-fly hours come out in order and once each, whatever the batch size."""
+async def test_aggregate_batches_merge_stored_and_computed_rows(
+    store: HistoryStore,
+) -> None:
+    """Stored and on-the-fly hours come out in order, once each, whatever the batch size."""
     await store.async_add_many(
         "a",
         [
@@ -284,42 +113,154 @@ async def test_hourly_batches_merge_computed_rows(store: HistoryStore) -> None:
             for ts in range(T0, T0 + 10 * HOUR, 600)
         ],
     )
+    now = T0 + 10 * HOUR - 1
     await store.async_rollup(T0 + 6 * HOUR)
-    await store.async_add(
-        "a", Sample(timestamp=T0 + 2 * HOUR + 1, cpu_percent=1.0)
-    )  # re-dirties hour 2
-    for size in (1, 2, 3, 100):
-        got = await rows(store, Tier.HOURLY, T0, T0 + 10 * HOUR, batch_size=size)
+    # Re-dirties hour 2, which is stored already: the query must not show it twice.
+    await store.async_add("a", Sample(timestamp=T0 + 2 * HOUR + 1, cpu_percent=1.0))
+    for size in (1, 2, 3, 7, 100):
+        batches = [
+            b
+            async for b in store.async_query(
+                "a", Tier.HOURLY, T0, T0 + 10 * HOUR, batch_size=size, now=now
+            )
+        ]
+        assert all(1 <= len(b) <= size for b in batches)
+        got = [r for b in batches for r in b]
         assert [r[0] for r in got] == [T0 + h * HOUR for h in range(10)]
+        assert all(len(r) == len(AGGREGATE_COLUMNS) for r in got)
         assert got[2][-1] == 7
+        assert [r[-1] for r in got if r[0] != T0 + 2 * HOUR] == [6] * 9
+        count = await store.async_count("a", Tier.HOURLY, T0, T0 + 10 * HOUR, now=now)
+        assert count == len(got)
 
 
-async def test_remove_server_and_ids(store: HistoryStore) -> None:
+async def test_current_hour_and_day_are_computed(store: HistoryStore) -> None:
+    """The hour and day holding `now` come from finer rows even when a stored row exists."""
+    day = T0 - T0 % DAY
+    now = T0 + 1800
+    await store.async_add_many(
+        "a", [Sample(timestamp=ts, cpu_percent=5.0) for ts in range(day, now, 300)]
+    )
+    await store.async_rollup(now)
+    # A rollup run with a clock ahead stored the running hour and day too early.
+    await store.async_rollup(day + DAY)
+    await store.async_add("a", Sample(timestamp=now, cpu_percent=35.0))
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DELETE FROM dirty_hours")
+        conn.execute("DELETE FROM dirty_days")
+    expected_samples = (now - day) // 300 + 1
+    expected_avg = (5.0 * (expected_samples - 1) + 35.0) / expected_samples
+    daily = await rows(store, Tier.DAILY, day - DAY, day + DAY, now=now)
+    assert [(r[0], r[-1]) for r in daily] == [(day, expected_samples)]
+    assert daily[0][1] == pytest.approx(expected_avg)
+    assert daily[0][3] == 35.0
+    hourly = await rows(store, Tier.HOURLY, T0, T0 + HOUR, now=now)
+    assert (hourly[0][-1], hourly[0][3]) == (7, 35.0)
+    assert await store.async_count("a", Tier.DAILY, day - DAY, day + DAY, now=now) == 1
+    # Seen from a later clock the stored rows are final and shown as they are.
+    later = await rows(store, Tier.HOURLY, T0, T0 + HOUR, now=now + DAY)
+    assert later[0][-1] == 6
+
+
+async def test_window_without_rows_and_bad_batch_size(store: HistoryStore) -> None:
+    """Nothing stored: no batch at all, count 0; a batch size below 1 is refused."""
+    assert await rows(store, Tier.DAILY, T0, T0 + DAY, now=T0) == []
+    assert await store.async_count("a", Tier.HOURLY, T0, T0 + DAY, now=T0) == 0
+    with pytest.raises(ValueError, match="batch_size"):
+        await rows(store, Tier.RAW, T0, T0 + 1, batch_size=0)
+
+
+async def test_remove_server_ids_and_latest(store: HistoryStore) -> None:
+    """Removing a server empties every tier of it and leaves the others alone."""
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
-    await store.async_add("b", Sample(timestamp=T0, cpu_percent=1.0))
+    await store.async_add("b", Sample(timestamp=T0 + 60, cpu_percent=1.0))
+    await store.async_add("c", Sample(timestamp=T0 + 30 * 60, cpu_percent=1.0))
     await store.async_rollup(T0 + 2 * DAY)
-    assert await store.async_server_ids() == ["a", "b"]
+    assert await store.async_server_ids() == ["a", "b", "c"]
     await store.async_remove_server("a")
-    assert await store.async_server_ids() == ["b"]
+    assert await store.async_server_ids() == ["b", "c"]
     assert await store.async_latest_ts("a") is None
+    assert await store.async_latest_ts("b") == T0 + 60
+    with sqlite3.connect(store.path) as conn:
+        for name in ("raw", "hourly", "daily", "dirty_hours", "dirty_days"):
+            found = conn.execute(f"SELECT COUNT(*) FROM {name} WHERE server_id = 'a'")
+            assert found.fetchone()[0] == 0
+    # Raw rows gone (retention), aggregates kept: the newest bucket start is the answer.
+    await store.async_rollup(T0 + 9 * DAY)
+    assert await rows(store, Tier.RAW, T0, T0 + DAY, server="b") == []
     assert await store.async_latest_ts("b") == T0
+    assert await store.async_server_ids() == ["b", "c"]
+
+
+async def test_import_hourly_reads_back(store: HistoryStore) -> None:
+    """Imported hours read back with their values and a missing metric as None."""
+    metrics = {"cpu_percent": MetricAggregate(avg=2.0, min=1.0, max=3.0, count=59)}
+    await store.async_import_hourly(
+        "a", [HourlyBucket(timestamp=T0, samples=60, metrics=metrics)]
+    )
+    (row,) = await rows(store, Tier.HOURLY, T0, T0 + HOUR, now=T0 + DAY)
+    assert row[:4] == (T0, 2.0, 1.0, 3.0)
+    assert row[4:-1] == (None,) * (len(AGGREGATE_COLUMNS) - 5)
+    assert row[-1] == 60
 
 
 async def test_corrupt_file_moved_aside(tmp_path: Path) -> None:
+    """A file that is not a database is renamed, and a fresh one works."""
     path = tmp_path / "h.db"
     path.write_bytes(b"garbage" * 1000)
     store = HistoryStore(path)
     await store.async_open()
-    assert store.recovered_from is not None
-    assert store.recovered_from.name.startswith("h.db.corrupt-")
-    assert store.recovered_from.read_bytes().startswith(b"garbage")
+    moved = store.recovered_from
+    assert moved is not None
+    assert moved.parent == tmp_path
+    assert moved.name.startswith("h.db.corrupt-")
+    stamp = moved.name.removeprefix("h.db.corrupt-")
+    assert len(stamp) == 15 and stamp[8] == "T"
+    assert moved.read_bytes().startswith(b"garbage")
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
     assert await store.async_latest_ts("a") == T0
     await store.async_close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_migration_from_empty_and_newer(tmp_path: Path) -> None:
-    """An empty file (version 0) gets the schema; one from a newer version is set aside, not misread."""
+async def test_damaged_pages_fail_quick_check_and_are_moved(tmp_path: Path) -> None:
+    """A database whose pages are overwritten fails quick_check and is set aside."""
+    path = tmp_path / "h.db"
+    store = HistoryStore(path)
+    await store.async_open()
+    await store.async_add_many(
+        "a", [Sample(timestamp=T0 + i, cpu_percent=float(i)) for i in range(5000)]
+    )
+    await store.async_close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8 * 4096
+    # Keep the header page, scribble over the b-tree pages behind it.
+    for offset in range(4096 + 100, len(data) - 4096, 4096):
+        data[offset : offset + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+    damaged = HistoryStore(path)
+    await damaged.async_open()
+    assert damaged.recovered_from is not None
+    assert await damaged.async_latest_ts("a") is None
+    await damaged.async_close()
+
+
+async def test_unopenable_path_is_an_error_not_corruption(tmp_path: Path) -> None:
+    """A path SQLite cannot open is reported; nothing is renamed and no thread is left."""
+    folder = tmp_path / "h.db"
+    folder.mkdir()
+    store = HistoryStore(folder)
+    with pytest.raises(sqlite3.OperationalError):
+        await store.async_open()
+    assert store.recovered_from is None
+    assert folder.is_dir()
+    assert store.closed
+    assert not worker_alive()
+
+
+async def test_migration_from_empty_file_and_newer_version(tmp_path: Path) -> None:
+    """An empty file (version 0) gets the schema; one from a newer version is set aside."""
     path = tmp_path / "h.db"
     sqlite3.connect(path).close()
     store = HistoryStore(path)
@@ -328,6 +269,10 @@ async def test_migration_from_empty_and_newer(tmp_path: Path) -> None:
     await store.async_close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(raw)")]
+        assert columns == ["server_id", "ts", *(m.key for m in METRICS)]
+        hourly = {row[1] for row in conn.execute("PRAGMA table_info(hourly)")}
+        assert {f"{m.key}_{s}" for m in METRICS for s in schema.STATS} <= hourly
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     newer = HistoryStore(path)
     await newer.async_open()
@@ -335,37 +280,178 @@ async def test_migration_from_empty_and_newer(tmp_path: Path) -> None:
     await newer.async_close()
 
 
-async def test_pause_resume_and_close(store: HistoryStore) -> None:
-    """Samples during a backup wait in memory; closing writes them; the thread ends."""
+def test_migration_step_adds_a_metric_and_keeps_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version-1 file with rows goes through an added step; old rows read the new metric as missing."""
+    conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    assert schema.migrate(conn) == 0
+    conn.execute("INSERT INTO raw (server_id, ts, cpu_percent) VALUES ('a', 1, 5.0)")
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", [*schema.MIGRATIONS, schema.add_metric("fan_rpm")]
+    )
+    assert schema.migrate(conn) == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT cpu_percent, fan_rpm FROM raw").fetchall() == [
+        (5.0, None)
+    ]
+    for name in ("hourly", "daily"):
+        cols = {row[1]: row[2] for row in conn.execute(f"PRAGMA table_info({name})")}
+        assert cols["fan_rpm_avg"] == "REAL"
+        assert cols["fan_rpm_n"] == "INTEGER"
+    assert schema.migrate(conn) == 2  # nothing left to do
+
+    # A failing step leaves the version where it was.
+    def broken(c: sqlite3.Connection) -> None:
+        c.execute("ALTER TABLE raw ADD COLUMN half_done REAL")
+        raise sqlite3.OperationalError("step failed")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
+    with pytest.raises(sqlite3.OperationalError, match="step failed"):
+        schema.migrate(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "half_done" not in {row[1] for row in conn.execute("PRAGMA table_info(raw)")}
+    conn.close()
+
+
+def test_missing_metric_column_is_a_code_error(tmp_path: Path) -> None:
+    """Tables without a column of METRICS mean a missing migration step, said plainly."""
+    conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    conn.execute("CREATE TABLE raw (server_id TEXT, ts INTEGER, cpu_percent REAL)")
+    with pytest.raises(RuntimeError, match="migration"):
+        schema.check_columns(conn)
+    conn.close()
+
+
+async def test_failing_write_reaches_only_its_caller(
+    store: HistoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DatabaseError fails that one call, is logged once, and the worker goes on."""
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "CREATE TRIGGER reject BEFORE INSERT ON raw WHEN NEW.cpu_percent < 0 "
+            "BEGIN SELECT RAISE(ABORT, 'negative cpu'); END"
+        )
+    caplog.set_level(logging.INFO)
+    for ts in (T0, T0 + 60):
+        with pytest.raises(sqlite3.DatabaseError, match="negative cpu"):
+            await store.async_add("a", Sample(timestamp=ts, cpu_percent=-1.0))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    await store.async_add("a", Sample(timestamp=T0 + 120, cpu_percent=1.0))
+    assert "works again" in caplog.text
+    assert [r[0] for r in await rows(store, Tier.RAW, T0, T0 + HOUR)] == [T0 + 120]
+    with sqlite3.connect(store.path) as conn:
+        # The failed transactions left no marks behind either.
+        assert conn.execute("SELECT COUNT(*) FROM dirty_hours").fetchone()[0] == 1
+
+
+async def test_pause_holds_samples_and_leaves_the_main_file_alone(
+    store: HistoryStore,
+) -> None:
+    """During a backup the main file does not change, even under heavy writes; nothing is lost."""
     await store.async_add("a", Sample(timestamp=T0))
     await store.async_pause_writes()
-    assert (
-        not Path(f"{store.path}-wal").exists()
-        or Path(f"{store.path}-wal").stat().st_size == 0
-    )
+    wal = Path(f"{store.path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    snapshot = hashlib.sha256(store.path.read_bytes()).hexdigest()
     await store.async_add("a", Sample(timestamp=T0 + 60))
+    await store.async_add_many("a", [Sample(timestamp=T0 + 90)])
     assert await store.async_latest_ts("a") == T0
+    # Far more than the 1000 pages after which SQLite would checkpoint on its own.
+    bucket = {"cpu_percent": MetricAggregate(avg=1.0, min=1.0, max=1.0, count=1)}
+    await store.async_import_hourly(
+        "b",
+        [
+            HourlyBucket(timestamp=T0 - h * HOUR, samples=1, metrics=bucket)
+            for h in range(1, 40_000)
+        ],
+    )
+    await store.async_rollup(T0 - HOUR)
+    assert wal.stat().st_size > 1000 * 4096
+    assert hashlib.sha256(store.path.read_bytes()).hexdigest() == snapshot
     await store.async_resume_writes()
-    assert await store.async_latest_ts("a") == T0 + 60
+    assert await store.async_latest_ts("a") == T0 + 90
+    kept = [h for h in range(1, 40_000) if T0 - h * HOUR >= T0 - HOUR - 90 * DAY]
+    assert await store.async_count("b", Tier.HOURLY, 0, T0, now=T0) == len(kept)
+    await store.async_resume_writes()  # not paused: nothing to do
+
+
+async def test_close_writes_held_samples_and_ends_the_thread(tmp_path: Path) -> None:
+    """Closing joins the worker, flushes held samples, and is idempotent."""
+    assert not worker_alive()
+    store = HistoryStore(tmp_path / "h.db")
+    assert store.closed
+    with pytest.raises(StoreClosedError):
+        await store.async_add("a", Sample(timestamp=T0))
+    await store.async_open()
+    await store.async_open()  # already open: nothing happens
+    assert worker_alive()
+    assert not store.closed
     await store.async_pause_writes()
     await store.async_add("a", Sample(timestamp=T0 + 120))
     await store.async_close()
     assert store.closed
-    assert not any(t.name == "homelab_metrics_history" for t in threading.enumerate())
+    assert not worker_alive()
     with pytest.raises(StoreClosedError):
         await store.async_add("a", Sample(timestamp=T0 + 180))
+    with pytest.raises(StoreClosedError):
+        await store.async_open()
     await store.async_close()  # idempotent
     reopened = HistoryStore(store.path)
     await reopened.async_open()
     assert await reopened.async_latest_ts("a") == T0 + 120
     await reopened.async_close()
+    assert not worker_alive()
 
 
-async def test_time_zone_change(store: HistoryStore) -> None:
-    store.set_time_zone("Asia/Tokyo")
+async def test_close_waits_for_queued_work(store: HistoryStore) -> None:
+    """Writes already handed to the worker finish before the file closes."""
+    writes = [
+        store.async_add_many(
+            "a", [Sample(timestamp=T0 + i * 100 + j) for j in range(100)]
+        )
+        for i in range(20)
+    ]
+    tasks = [asyncio.ensure_future(w) for w in writes]
+    await asyncio.sleep(0)
+    await store.async_close()
+    await asyncio.gather(*tasks)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM raw").fetchone()[0] == 2000
+
+
+async def test_cancelled_close_still_closes(tmp_path: Path) -> None:
+    """A close whose caller is cancelled still writes held samples and ends the worker."""
+    store = HistoryStore(tmp_path / "h.db")
+    await store.async_open()
+    await store.async_pause_writes()
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    closing = asyncio.ensure_future(store.async_close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    for _ in range(1000):
+        if not worker_alive():
+            break
+        await asyncio.sleep(0.01)
+    assert not worker_alive()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT ts FROM raw").fetchall() == [(T0,)]
+
+
+async def test_time_zone_is_applied_in_order(store: HistoryStore) -> None:
+    """A time-zone change applies to the writes after it."""
+    store.set_time_zone("Pacific/Auckland")
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
     start, end = store.day_bounds(T0)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT ts FROM dirty_days").fetchall() == [(start,)]
     assert end - start == DAY
-    assert datetime.fromtimestamp(start, ZoneInfo("Asia/Tokyo")).hour == 0
+    with pytest.raises(Exception, match="No time zone"):
+        store.set_time_zone("Not/AZone")
+    assert store.time_zone == "Pacific/Auckland"
 
 
 def test_crash_safety(tmp_path: Path) -> None:
@@ -384,15 +470,19 @@ def test_crash_safety(tmp_path: Path) -> None:
     acknowledged = []
     assert writer.stdout is not None
     deadline = time.monotonic() + 60
-    while len(acknowledged) < 300 and time.monotonic() < deadline:
-        line = writer.stdout.readline()
-        if not line:
-            break
-        acknowledged.append(int(line))
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
+    try:
+        while len(acknowledged) < 500 and time.monotonic() < deadline:
+            line = writer.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(int(line))
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
     acknowledged += [int(line) for line in writer.stdout.read().split()]
-    assert len(acknowledged) >= 300
+    writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 500
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = {
