@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 import json
 from math import isfinite
 import re
 from typing import Any, Protocol
 
 from .history.metrics import METRICS, Tier, columns_for
+
+type Row = tuple[Any, ...]
+"""One history row in `columns_for(tier)` order: epoch seconds, then the values."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,13 +29,84 @@ FORMATS: dict[str, Format] = {
     "json": Format(content_type="application/json; charset=utf-8", extension="json"),
 }
 
-_BYTE_RATES = frozenset(
-    col
-    for m in METRICS
-    if m.key.endswith("_bytes_per_second")
-    for col in (m.key, *(f"{m.prefix}_{s}" for s in ("avg", "min", "max")))
+_INTEGER_COLUMNS = frozenset(
+    {
+        "samples",
+        *(
+            column
+            for m in METRICS
+            if m.key.endswith("_bytes_per_second")
+            for column in (m.key, *(f"{m.prefix}_{s}" for s in ("avg", "min", "max")))
+        ),
+    }
 )
+"""Byte rates and sample counts are whole numbers; everything else keeps three decimals."""
+
+# "z" turns a value that rounds to -0 into 0; "f" never switches to scientific notation.
+_INTEGER_SPEC = "z.0f"
+_DECIMAL_SPEC = "z.3f"
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet run a cell as a formula (OWASP CSV injection)."""
+
+_EPOCH_DATE = date(1970, 1, 1)
+_CLOCK_TIMES = tuple(f"T{h:02}:{m:02}:" for h in range(24) for m in range(60))
+_CLOCK_SECONDS = tuple(f"{s:02}" for s in range(60))
+
+
+class _Clock:
+    """ISO 8601 text of epoch seconds in a time zone, as `datetime.isoformat` writes it, faster.
+
+    Rows come in time order, so the offset of the current UTC day and the text of the current
+    local date are kept and reused. A day is only reused when its first and last second have
+    the same offset (no time zone changes its offset twice within a day); the day of a change,
+    and anything that is not a whole second, goes through datetime.
+    """
+
+    __slots__ = ("_date", "_day", "_end", "_offset", "_start", "_suffix", "_tz")
+
+    def __init__(self, tz: tzinfo) -> None:
+        """Nothing is known about any day yet."""
+        self._tz = tz
+        self._start = self._end = 0
+        self._offset: int | None = None
+        self._suffix = ""
+        self._day: int | None = None
+        self._date = ""
+
+    def __call__(self, ts: int) -> str:
+        """The time as `datetime.fromtimestamp(ts, tz).isoformat()` would give it."""
+        if type(ts) is not int:
+            return datetime.fromtimestamp(ts, self._tz).isoformat()
+        if not self._start <= ts < self._end:
+            self._enter_day(ts)
+        if self._offset is None:
+            return datetime.fromtimestamp(ts, self._tz).isoformat()
+        day, seconds = divmod(ts + self._offset, 86_400)
+        if day != self._day:
+            self._day = day
+            self._date = (_EPOCH_DATE + timedelta(days=day)).isoformat()
+        minute, second = divmod(seconds, 60)
+        return (
+            f"{self._date}{_CLOCK_TIMES[minute]}{_CLOCK_SECONDS[second]}{self._suffix}"
+        )
+
+    def _enter_day(self, ts: int) -> None:
+        """Learn the offset of the UTC day holding ts, or that it changes that day."""
+        self._start = ts - ts % 86_400
+        self._end = self._start + 86_400
+        first = datetime.fromtimestamp(self._start, self._tz)
+        offset = first.utcoffset()
+        if (
+            offset is None
+            or offset.microseconds
+            or offset != datetime.fromtimestamp(self._end - 1, self._tz).utcoffset()
+        ):
+            self._offset = None
+            return
+        self._offset = int(offset.total_seconds())
+        # isoformat's own spelling of the offset: "+01:00", "+05:45", "+00:00".
+        self._suffix = first.isoformat()[19:]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,11 +116,15 @@ class ExportMeta:
     server_id: str
     server_name: str
     range: str | None
+    """"24h", "7d", "30d", "12m", or None for a custom window."""
     tier: Tier
     resolution: str
     timezone: tzinfo
+    """Time zone of every timestamp in the file."""
     timezone_name: str
+    """How the JSON header names it: "UTC" or the IANA name."""
     exported_at: int
+    """Epoch seconds."""
 
 
 def neutralise(text: str) -> str:
@@ -55,74 +133,119 @@ def neutralise(text: str) -> str:
 
 
 class ExportWriter(Protocol):
-    """Turns rows into the bytes of one file."""
+    """Turns rows into the bytes of one file: start(), write() per batch, finish()."""
 
-    rows: int
+    @property
+    def rows(self) -> int:
+        """Rows written so far."""
+        ...
 
     def start(self) -> bytes:
         """Bytes before the first row."""
+        ...
 
-    def write(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
-        """Bytes of some rows."""
+    def write(self, rows: Iterable[Row]) -> bytes:
+        """Bytes of some rows (empty when there are none)."""
+        ...
 
     def finish(self) -> bytes:
         """Bytes after the last row."""
+        ...
 
 
 class _Writer:
-    """Shared row formatting of both writers."""
+    """Row formatting both writers share."""
+
+    _missing: str
+    """How a missing value is written."""
 
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
         self.columns = columns_for(tier)
         self.meta = meta
-        self.rows = 0
-        self._integer = tuple(
-            c in _BYTE_RATES or c == "samples" for c in self.columns[1:]
+        self._rows = 0
+        self.timestamp = _Clock(meta.timezone)
+        """ISO 8601 text of epoch seconds, with the export's offset."""
+        self._specs = tuple(
+            _INTEGER_SPEC if column in _INTEGER_COLUMNS else _DECIMAL_SPEC
+            for column in self.columns[1:]
         )
 
-    def timestamp(self, ts: int) -> str:
-        """ISO 8601 with the export's offset."""
-        return datetime.fromtimestamp(ts, self.meta.timezone).isoformat()
+    @property
+    def rows(self) -> int:
+        """Rows written so far."""
+        return self._rows
 
-    def values(self, row: tuple[Any, ...]) -> list[int | float | None]:
-        """The row's values after the timestamp, rounded for the file."""
-        out: list[int | float | None] = []
-        append = out.append
-        for value, integer in zip(row[1:], self._integer, strict=True):
-            if value is None or not isfinite(value):
-                append(None)
-            elif integer:
-                append(round(value))
-            else:
-                append(round(value, 3))
-        return out
+    def _fields(self, row: Row) -> list[str]:
+        """Each value of a row as text, for rows the one-call template cannot take."""
+        if len(row) != len(self.columns):
+            raise ValueError(
+                f"a row of {len(row)} values for {len(self.columns)} columns"
+            )
+        fields: list[str] = []
+        for value, spec in zip(row[1:], self._specs, strict=True):
+            if isinstance(value, str):
+                fields.append(self._text(value))
+                continue
+            try:
+                fields.append(format(value, spec) if isfinite(value) else self._missing)
+            except (TypeError, ValueError, OverflowError):
+                # None, or something that is not a number: nothing we can write as one.
+                fields.append(self._missing)
+        return fields
+
+    def _text(self, value: str) -> str:
+        """A text value as the format writes it."""
+        raise NotImplementedError
 
 
-def _text(value: float | None, missing: str) -> str:
-    """A number as CSV/JSON text: plain digits, no trailing ".0"."""
-    if value is None:
-        return missing
-    text = repr(value)
-    return text.removesuffix(".0")
+def _fast(row: Row, width: int) -> bool:
+    """Whether every value is a finite number, so the row's template formats it in one call."""
+    if len(row) != width:
+        return False
+    try:
+        # Any None or text raises; any NaN or infinity makes the sum non-finite. The timestamp,
+        # a whole number, changes neither.
+        return isfinite(sum(row))
+    except (TypeError, OverflowError):
+        return False
 
 
 class CsvExportWriter(_Writer):
     """A header row, then one line per row; missing values are empty cells."""
 
+    _missing = ""
+
+    def __init__(self, tier: Tier, meta: ExportMeta) -> None:
+        """Prepare the line template once."""
+        super().__init__(tier, meta)
+        self._line = (
+            "{}," + ",".join(f"{{:{s}}}" for s in self._specs) + "\r\n"
+        ).format
+        self._slow_line = ",".join(["{}"] * len(self.columns)) + "\r\n"
+
     def start(self) -> bytes:
         """The header row."""
         return (",".join(self.columns) + "\r\n").encode()
 
-    def write(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
-        """CSV lines of the rows (only numbers and timestamps: nothing to quote)."""
+    def write(self, rows: Iterable[Row]) -> bytes:
+        """CSV lines of the rows."""
+        line, timestamp, width = self._line, self.timestamp, len(self.columns)
+        # Timestamps are ISO text starting with a digit, so they never need neutralising.
         lines = [
-            neutralise(self.timestamp(row[0]))
-            + ","
-            + ",".join([_text(v, "") for v in self.values(row)])
+            line(timestamp(row[0]), *row[1:])
+            if _fast(row, width)
+            else self._slow_line.format(timestamp(row[0]), *self._fields(row))
             for row in rows
         ]
-        self.rows += len(lines)
-        return ("\r\n".join(lines) + "\r\n").encode() if lines else b""
+        self._rows += len(lines)
+        return "".join(lines).encode()
+
+    def _text(self, value: str) -> str:
+        """Neutralised, and quoted when it holds a separator, a quote or a line break."""
+        value = neutralise(value)
+        if any(c in value for c in ',"\r\n'):
+            return '"' + value.replace('"', '""') + '"'
+        return value
 
     def finish(self) -> bytes:
         """Nothing follows the last line."""
@@ -132,10 +255,18 @@ class CsvExportWriter(_Writer):
 class JsonExportWriter(_Writer):
     """One JSON object: the export's metadata, then `data_points`, streamed item by item."""
 
+    _missing = "null"
+
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
-        """Prepare the quoted keys once."""
+        """Prepare the item template (keys quoted once)."""
         super().__init__(tier, meta)
-        self._keys = tuple(json.dumps(c) + ":" for c in self.columns[1:])
+        keys = [_brace(json.dumps(c)) for c in self.columns]
+        first = f'{keys[0]}:"{{}}"'
+        values = [f"{k}:{{:{s}}}" for k, s in zip(keys[1:], self._specs, strict=True)]
+        self._item = ("{{" + ",".join([first, *values]) + "}}").format
+        self._slow_item = (
+            "{{" + ",".join([first, *(f"{k}:{{}}" for k in keys[1:])]) + "}}"
+        )
 
     def start(self) -> bytes:
         """The metadata and the opening of data_points."""
@@ -149,47 +280,56 @@ class JsonExportWriter(_Writer):
             "timezone": meta.timezone_name,
             "exported_at": self.timestamp(meta.exported_at),
         }
-        return (
-            json.dumps(head, ensure_ascii=False)[:-1] + ', "data_points": ['
-        ).encode()
+        text = json.dumps(head, ensure_ascii=False)[:-1] + ',"data_points":['
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate in a name cannot be UTF-8; JSON can still escape it.
+            return (json.dumps(head)[:-1] + ',"data_points":[').encode()
 
-    def write(self, rows: Iterable[tuple[Any, ...]]) -> bytes:
+    def write(self, rows: Iterable[Row]) -> bytes:
         """Data points of the rows, comma-separated from the ones before."""
-        keys = self._keys
+        item, timestamp, width = self._item, self.timestamp, len(self.columns)
         items = [
-            '{"timestamp":"'
-            + self.timestamp(row[0])
-            + '",'
-            + ",".join(
-                [
-                    k + _text(v, "null")
-                    for k, v in zip(keys, self.values(row), strict=True)
-                ]
-            )
-            + "}"
+            item(timestamp(row[0]), *row[1:])
+            if _fast(row, width)
+            else self._slow_item.format(timestamp(row[0]), *self._fields(row))
             for row in rows
         ]
         if not items:
             return b""
         text = ",".join(items)
-        if self.rows:
+        if self._rows:
             text = "," + text
-        self.rows += len(items)
+        self._rows += len(items)
         return text.encode()
+
+    def _text(self, value: str) -> str:
+        """A JSON string (ASCII, so any text encodes)."""
+        return json.dumps(value)
 
     def finish(self) -> bytes:
         """Close data_points and the object."""
         return b"]}\n"
 
 
+def _brace(text: str) -> str:
+    """Text placed literally in a str.format template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def make_writer(fmt: str, tier: Tier, meta: ExportMeta) -> ExportWriter:
     """The writer of a format ("csv" or "json")."""
-    return (CsvExportWriter if fmt == "csv" else JsonExportWriter)(tier, meta)
+    if fmt == "csv":
+        return CsvExportWriter(tier, meta)
+    if fmt == "json":
+        return JsonExportWriter(tier, meta)
+    raise ValueError(f"unknown export format {fmt!r}")
 
 
 def iter_export(
-    writer: ExportWriter, batches: Iterable[Iterable[tuple[Any, ...]]]
-) -> Iterable[bytes]:
+    writer: ExportWriter, batches: Iterable[Iterable[Row]]
+) -> Iterator[bytes]:
     """A whole file from batches of rows, for synchronous callers."""
     yield writer.start()
     for batch in batches:
@@ -199,7 +339,7 @@ def iter_export(
 
 
 async def aiter_export(
-    writer: ExportWriter, batches: AsyncIterable[Iterable[tuple[Any, ...]]]
+    writer: ExportWriter, batches: AsyncIterable[Iterable[Row]]
 ) -> AsyncIterator[bytes]:
     """A whole file from an async stream of row batches (the store's query)."""
     yield writer.start()
@@ -210,16 +350,25 @@ async def aiter_export(
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME_PART = 100
+
+
+def _clean(text: str) -> str:
+    """Only characters no header, shell or file system misreads; no leading dot or hyphen."""
+    # A leading dot hides a file; a leading hyphen reads as an option to command-line tools.
+    return _UNSAFE.sub("_", text).lstrip(".-")[:_MAX_NAME_PART]
 
 
 def safe_filename(server_id: str, range_label: str, day: date, fmt: str) -> str:
     """`{server_id}-metrics-{range}-{YYYY-MM-DD}.{ext}` with nothing a header or a path could misread."""
-    stem = _UNSAFE.sub(
-        "_", f"{server_id}-metrics-{range_label}-{day.isoformat()}"
-    ).lstrip(".")
-    return f"{stem[:150]}.{FORMATS[fmt].extension}"
+    extension = FORMATS[fmt].extension
+    server = _clean(server_id) or "server"
+    label = _clean(range_label) or "custom"
+    return f"{server}-metrics-{label}-{day.isoformat()}.{extension}"
 
 
 def content_disposition(filename: str) -> str:
-    """An attachment header for a name made by safe_filename (quotes and line breaks cannot pass)."""
-    return f'attachment; filename="{_UNSAFE.sub("_", filename)}"'
+    """An attachment header; quotes, line breaks and non-ASCII never reach it."""
+    # Names from safe_filename pass unchanged; anything else is cleaned the same way.
+    name = _UNSAFE.sub("_", filename).lstrip(".-")[:255] or "export"
+    return f'attachment; filename="{name}"'

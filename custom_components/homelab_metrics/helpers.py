@@ -149,7 +149,10 @@ async def async_prepare_export(
                     range=range_label,
                     choices=", ".join(r.value for r in ExportRange),
                 )
-            window = resolve(ExportRange(range_label), now=now)
+            # 12 months are whole local days, like the daily buckets they read.
+            window = resolve(
+                ExportRange(range_label), now=now, tz=dt_util.get_default_time_zone()
+            )
     except InvalidWindow as err:
         raise ExportError("invalid_window", reason=str(err)) from err
     filename = safe_filename(
@@ -179,7 +182,7 @@ async def async_iter_export(
     """The export's bytes, chunk by chunk, straight from the history store."""
     store: HistoryStore = await async_get_store(hass)
     batches = store.async_query(
-        plan.server_id, plan.tier, plan.window.start, plan.window.end
+        plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
     )
     async for chunk in aiter_export(writer, batches):
         yield chunk

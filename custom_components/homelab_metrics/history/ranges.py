@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from enum import StrEnum
+from math import floor
 
 from .metrics import Tier
 
+HOUR = 3_600
 DAY = 86_400
 
 RETENTION_SECONDS: dict[Tier, int] = {
@@ -18,6 +20,7 @@ RETENTION_SECONDS: dict[Tier, int] = {
 """How long each tier keeps its rows; the store prunes by it and custom windows choose by it."""
 
 RESOLUTION: dict[Tier, str] = {Tier.RAW: "raw", Tier.HOURLY: "1h", Tier.DAILY: "1d"}
+"""How exports name a tier's resolution: each poll, one hour, one day."""
 
 
 class ExportRange(StrEnum):
@@ -33,17 +36,21 @@ _RANGES: dict[ExportRange, tuple[Tier, int]] = {
     ExportRange.LAST_24_HOURS: (Tier.RAW, DAY),
     ExportRange.LAST_7_DAYS: (Tier.HOURLY, 7 * DAY),
     ExportRange.LAST_30_DAYS: (Tier.HOURLY, 30 * DAY),
+    # Twelve months are 365 days, leap year or not, so the length never depends on the date.
     ExportRange.LAST_12_MONTHS: (Tier.DAILY, 365 * DAY),
 }
 
+_MAX_TIMESTAMP_TEXT = 64
+"""Longer than any ISO 8601 time; longer text is refused without being parsed or echoed."""
+
 
 class InvalidWindow(ValueError):
-    """A start/end pair that cannot be exported."""
+    """A range or start/end pair that cannot be exported; the message says why."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Window:
-    """Rows of `tier` with start <= timestamp < end (epoch seconds)."""
+    """Rows of `tier` with start <= timestamp < end (epoch seconds, the store's query)."""
 
     tier: Tier
     start: int
@@ -56,16 +63,23 @@ class Window:
 
 
 def resolve(
-    range_: ExportRange | None,
+    range_: ExportRange | str | None,
     *,
     now: int,
     start: int | None = None,
     end: int | None = None,
+    tz: tzinfo = UTC,
 ) -> Window:
-    """The window of a range ending now (included), or the finest tier that holds a custom window.
+    """The window of a range up to now (included), or the finest tier that holds a custom window.
 
-    A range's window starts at the bucket holding now - length, so a 7-day export shows 7 full days
-    of hours plus the current one.
+    A range's window starts at the bucket holding `now - length`, so "7d" holds 7 full days of
+    hours plus the hour in progress, and "12m" 365 days plus today. Daily buckets start at local
+    midnight: pass the time zone the store's daily buckets follow as `tz`. `end` is `now + 1`
+    because the store's query excludes its end and a poll stamped `now` belongs in the file.
+
+    A custom window (`start` and `end`, which win over `range_`) is read exactly as given, from
+    the finest tier whose retention still reaches back to `start`; older than every retention,
+    it is the daily tier (which holds what is left).
     """
     if start is not None or end is not None:
         if start is None or end is None:
@@ -78,19 +92,39 @@ def resolve(
         return Window(tier=Tier.DAILY, start=start, end=end)
     if range_ is None:
         raise InvalidWindow("give a range or a start and end")
-    tier, length = _RANGES[ExportRange(range_)]
+    try:
+        tier, length = _RANGES[ExportRange(range_)]
+    except ValueError as err:
+        choices = ", ".join(ExportRange)
+        raise InvalidWindow(f"unknown range {range_!r} (one of {choices})") from err
     first = now - length
     if tier is Tier.HOURLY:
-        first -= first % 3600
+        first -= first % HOUR
+    elif tier is Tier.DAILY:
+        first = _day_start(first, tz)
     return Window(tier=tier, start=first, end=now + 1)
 
 
-def parse_timestamp(text: str, default_tz: tzinfo) -> int:
-    """Epoch seconds of an ISO 8601 time; one without an offset is in default_tz."""
+def _day_start(ts: int, tz: tzinfo) -> int:
+    """Epoch seconds of the local midnight that starts the day holding ts (as the store buckets)."""
+    day = datetime.fromtimestamp(ts, tz).date()
+    return int(datetime.combine(day, time(0), tz).timestamp())
+
+
+def parse_timestamp(text: str, tz: tzinfo) -> int:
+    """Epoch seconds of an ISO 8601 time; one without an offset (or a date alone) is in `tz`.
+
+    "Z" or an offset wins over `tz`. A local time that a DST change repeats is its first
+    occurrence; one that it skips is read with the offset from before the change.
+    """
+    if not isinstance(text, str) or len(text) > _MAX_TIMESTAMP_TEXT:
+        raise InvalidWindow("expected an ISO 8601 date and time")
+    # RFC 3339 allows a lower-case "t" and "z", which fromisoformat does not take.
+    cleaned = text.strip().upper()
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(cleaned)
     except ValueError as err:
         raise InvalidWindow(f"{text!r} is not an ISO 8601 date and time") from err
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=default_tz)
-    return int(moment.timestamp())
+        moment = moment.replace(tzinfo=tz)
+    return floor(moment.timestamp())
