@@ -1,15 +1,19 @@
 """A real Home Assistant in a subprocess, onboarded through its API, for end-to-end tests and benchmarks.
 
     async with RealHomeAssistant(tmp_path) as hass:
-        await hass.add_server("node_exporter", "127.0.0.1", 9100, "Live")
-        await hass.ws({"type": "lovelace/config/save", "config": {...}})
+        await hass.add_server_via_flow("node_exporter", "127.0.0.1", 9100, "Live")
+        await hass.set_dashboard({"views": [...]})
+        # a browser logs in with hass.browser_init_script() run before the page loads
 
-Importable without pytest; uses only aiohttp and the repository's .venv.
+Importable without pytest; uses only aiohttp and the repository's .venv. By hand, for a look around:
+`.venv/bin/python -m tests.e2e.hass [--node-exporter]` starts one, prints its URL and login, and
+stops it on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 import itertools
 import json
@@ -18,7 +22,7 @@ from pathlib import Path
 import subprocess
 import sys
 import time
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import aiohttp
 
@@ -64,6 +68,7 @@ class RealHomeAssistant:
     expires_in: int = 1800
     session: aiohttp.ClientSession | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _out: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -89,18 +94,20 @@ class RealHomeAssistant:
         if not link.exists():
             link.symlink_to(REPO / "custom_components" / "homelab_metrics")
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> Self:
         """Start, wait for the API, onboard, log in."""
         self.write_config()
-        log = (self.config / "hass.out").open("wb")
+        self._out = (self.config / "hass.out").open("wb")
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("hass")),
                 "-c",
                 str(self.config),
                 "--skip-pip",
+                "--log-file",
+                str(self.config / "home-assistant.log"),
             ],
-            stdout=log,
+            stdout=self._out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -109,12 +116,12 @@ class RealHomeAssistant:
             await self._wait_ready()
             await self._onboard()
         except BaseException:
-            await self.__aexit__()
+            await self.stop()
             raise
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        """Stop Home Assistant and wait for it."""
+    async def stop(self) -> None:
+        """Stop Home Assistant (SIGTERM, then SIGKILL after a minute) and wait for it."""
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -126,6 +133,17 @@ class RealHomeAssistant:
                 self.process.kill()
                 await asyncio.to_thread(self.process.wait)
         self.process = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    async def __aenter__(self) -> Self:
+        """Start: see start()."""
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop: see stop()."""
+        await self.stop()
 
     def log(self) -> str:
         """What Home Assistant printed (for failure messages)."""
@@ -219,28 +237,56 @@ class RealHomeAssistant:
             raise RuntimeError(f"{message['type']}: {reply}")
         return reply.get("result")
 
-    async def add_server(
-        self, agent: str, host: str, port: int, name: str
+    async def add_server_via_flow(
+        self,
+        agent: str,
+        host: str,
+        port: int,
+        name: str,
+        *,
+        ssl: bool = False,
+        verify_ssl: bool = True,
+        username: str | None = None,
+        password: str | None = None,
     ) -> dict[str, Any]:
-        """Add a server through the config flow, as the UI does."""
+        """Add a server through the config flow's user step, as the UI does; the created entry."""
         flow = await self.rest(
             "POST", "/api/config/config_entries/flow", {"handler": "homelab_metrics"}
         )
+        fields: dict[str, Any] = {
+            "agent": agent,
+            "host": host,
+            "port": port,
+            "ssl": ssl,
+            "verify_ssl": verify_ssl,
+            "name": name,
+        }
+        if username is not None:
+            fields["username"] = username
+        if password is not None:
+            fields["password"] = password
         result = await self.rest(
-            "POST",
-            f"/api/config/config_entries/flow/{flow['flow_id']}",
-            {
-                "agent": agent,
-                "host": host,
-                "port": port,
-                "ssl": False,
-                "verify_ssl": True,
-                "name": name,
-            },
+            "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", fields
         )
         if result.get("type") != "create_entry":
             raise RuntimeError(f"config flow did not create the entry: {result}")
         return dict(result["result"])
+
+    # The name the first callers use.
+    add_server = add_server_via_flow
+
+    async def remove_entry(self, entry_id: str) -> None:
+        """Delete a config entry, as the UI's Delete does."""
+        await self.rest("DELETE", f"/api/config/config_entries/entry/{entry_id}")
+
+    async def set_dashboard(
+        self, config: dict[str, Any], url_path: str | None = None
+    ) -> None:
+        """Replace a dashboard's config (the default one unless url_path names another)."""
+        message: dict[str, Any] = {"type": "lovelace/config/save", "config": config}
+        if url_path is not None:
+            message["url_path"] = url_path
+        await self.ws(message)
 
     def browser_tokens(self) -> str:
         """The frontend's `hassTokens` localStorage value for the owner."""
@@ -255,3 +301,52 @@ class RealHomeAssistant:
                 "expires": int(time.time() * 1000) + self.expires_in * 1000,
             }
         )
+
+    def browser_init_script(self, *, dark: bool | None = None) -> str:
+        """JavaScript to run before the frontend loads (Playwright's add_init_script): logs in.
+
+        dark=True or False also picks the default theme's dark or light mode, as the profile's
+        theme picker does; None follows the browser's colour scheme.
+        """
+        script = (
+            f"localStorage.setItem('hassTokens', {json.dumps(self.browser_tokens())});"
+        )
+        if dark is not None:
+            theme = json.dumps({"theme": "default", "dark": dark})
+            script += f"localStorage.setItem('selectedTheme', {json.dumps(theme)});"
+        return script
+
+
+async def _main() -> None:
+    """Run one Home Assistant (and a node_exporter) until Ctrl-C, for a look at the card."""
+    import argparse
+    import tempfile
+
+    from .agents import RealAgent
+
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument(
+        "--node-exporter", action="store_true", help="add a live server"
+    )
+    parser.add_argument(
+        "--config", type=Path, help="config folder (default: a temporary one)"
+    )
+    args = parser.parse_args()
+    config = args.config or Path(tempfile.mkdtemp(prefix="homelab-hass-"))
+    agent = RealAgent("node_exporter").start() if args.node_exporter else None
+    try:
+        async with RealHomeAssistant(config) as hass:
+            if agent is not None:
+                await hass.add_server_via_flow(
+                    "node_exporter", agent.host, agent.port, "Live"
+                )
+            print(f"{hass.url}  user {USERNAME}  password {PASSWORD}  config {config}")
+            await asyncio.Event().wait()
+    finally:
+        if agent is not None:
+            agent.stop()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())

@@ -3,48 +3,102 @@
  * downloads the file through a signed link (streamed to disk; nothing is held in memory here).
  *
  * Plain custom elements, no build step. The pure helpers are exported for the unit tests.
+ *
+ * How a failing export is caught before the browser gets the link: the card GETs the very URL it
+ * will hand over (with the session's token), reads only the status and headers, and aborts the body.
+ * The view answers bad parameters (400) and unknown servers (404) before it streams anything, so
+ * that status is the verdict, with the view's JSON message to show. A HEAD request is not used: Home
+ * Assistant routes only the methods a view defines (GET here), and signed paths accept only GET.
+ * The cost is the first chunk of one export, small next to the download itself. The server list (refreshed every
+ * minute) decides whether the button is enabled at all.
  */
 
 export const CARD_TYPE = "homelab-metrics-export-card";
+export const EDITOR_TYPE = `${CARD_TYPE}-editor`;
+const HOUR = 3600;
+const DAY = 86400;
 export const RANGES = [
-  { value: "24h", label: "24 hours", seconds: 86400 },
-  { value: "7d", label: "7 days", seconds: 7 * 86400 },
-  { value: "30d", label: "30 days", seconds: 30 * 86400 },
-  { value: "12m", label: "12 months", seconds: 365 * 86400 },
+  { value: "24h", label: "24 hours", seconds: DAY },
+  { value: "7d", label: "7 days", seconds: 7 * DAY },
+  { value: "30d", label: "30 days", seconds: 30 * DAY },
+  { value: "12m", label: "12 months", seconds: 365 * DAY },
 ];
 export const FORMATS = ["csv", "json"];
+export const DEFAULT_RANGE = "24h";
 const SIGN_EXPIRES = 300;
+const REFRESH_MS = 60_000;
+
+function findRange(range) {
+  const found = RANGES.find((r) => r.value === range);
+  if (!found) throw new Error(`unknown range "${range}"`);
+  return found;
+}
 
 /** Check a card config and fill in defaults; throws an Error a dashboard can show. */
 export function validateConfig(config) {
-  if (!config || typeof config !== "object") {
+  if (!config || typeof config !== "object" || Array.isArray(config)) {
     throw new Error("homelab-metrics-export-card: the card needs a configuration");
   }
-  const range = config.range ?? "24h";
+  const range = config.range ?? DEFAULT_RANGE;
   if (!RANGES.some((r) => r.value === range)) {
     throw new Error(
       `homelab-metrics-export-card: range must be one of ${RANGES.map((r) => r.value).join(", ")} (got "${range}")`,
     );
   }
   if (config.server !== undefined && (typeof config.server !== "string" || !config.server)) {
-    throw new Error("homelab-metrics-export-card: server must be a server id such as \"nas\"");
+    throw new Error('homelab-metrics-export-card: server must be a server id such as "nas"');
+  }
+  if (config.title !== undefined && typeof config.title !== "string") {
+    throw new Error("homelab-metrics-export-card: title must be text");
   }
   return { ...config, range };
 }
 
+/**
+ * First second (epoch) an export of `range` ending at `nowSeconds` covers, as the integration
+ * resolves it: the hourly ranges start at the hour holding now - length.
+ */
+export function rangeStart(range, nowSeconds) {
+  const { seconds } = findRange(range);
+  const first = Math.floor(nowSeconds) - seconds;
+  return range === "7d" || range === "30d" ? first - (((first % HOUR) + HOUR) % HOUR) : first;
+}
+
 /** The export URL (path and query) of the integration's view. */
 export function exportPath(serverId, range, format, tz = "utc") {
+  findRange(range);
+  if (!FORMATS.includes(format)) throw new Error(`unknown format "${format}"`);
   const query = new URLSearchParams({ range, format, tz });
   return `/api/homelab_metrics/servers/${encodeURIComponent(serverId)}/export?${query}`;
 }
 
-/** Why the export cannot run now, or null: an offline server without data in the range. */
-export function disabledReason(server, range, nowSeconds) {
-  if (!server) return "Choose a server.";
-  const span = RANGES.find((r) => r.value === range)?.seconds ?? 0;
-  const hasData = server.last_sample != null && server.last_sample >= nowSeconds - span;
+/**
+ * The name the integration gives the file (UTC date, as the card asks for UTC times); the link's
+ * `download` attribute uses it in case a browser ignores the response's Content-Disposition.
+ */
+export function exportFilename(serverId, range, format, nowSeconds) {
+  const day = new Date(Math.floor(nowSeconds) * 1000).toISOString().slice(0, 10);
+  // The same sanitising as the integration's safe_filename: runs of other characters become one
+  // "_", no leading dot, a bounded stem.
+  const stem = `${serverId}-metrics-${range}-${day}`.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "");
+  return `${stem.slice(0, 150)}.${format}`;
+}
+
+/**
+ * Why the export cannot run now, or null. `servers` is the integration's list (null while it
+ * loads); an offline server still exports what it recorded before, unless the range holds none.
+ */
+export function disabledReason(servers, serverId, range, nowSeconds) {
+  if (servers === null) return null;
+  if (!servers.length) {
+    return "No Homelab Metrics server is set up yet: add one under Settings → Devices & services.";
+  }
+  if (!serverId) return "Choose a server.";
+  const server = servers.find((s) => s.server_id === serverId);
+  if (!server) return `There is no Homelab Metrics server with the id "${serverId}".`;
+  const hasData = server.last_sample != null && server.last_sample >= rangeStart(range, nowSeconds);
   if (!server.online && !hasData) {
-    return `${server.name} is offline and has no data in the last ${RANGES.find((r) => r.value === range)?.label}.`;
+    return `${server.name} is offline and has no data in the last ${findRange(range).label}.`;
   }
   return null;
 }
@@ -53,11 +107,17 @@ export function disabledReason(server, range, nowSeconds) {
 export async function errorMessage(response) {
   try {
     const body = await response.json();
-    if (body && typeof body.message === "string") return body.message;
+    if (body && typeof body.message === "string" && body.message) return body.message;
   } catch (_err) {
-    // not JSON: fall through to the status line
+    // not JSON (a proxy's error page, say): the status line is all there is
   }
   return `Export failed (HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}).`;
+}
+
+/** Text of an error thrown by hass.callApi / hass.callWS / fetch, for the card. */
+export function describeError(err) {
+  const text = err?.body?.message ?? err?.message ?? err?.error ?? err?.code;
+  return text ? String(text) : String(err);
 }
 
 const STYLE = `
@@ -102,7 +162,15 @@ const STYLE = `
   }
   .note { margin-top: 10px; font-size: 0.9em; color: var(--secondary-text-color, #727272); }
   .error { margin-top: 10px; color: var(--error-color, #db4437); }
-  .server { margin-bottom: 10px; }
+  .server { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin-bottom: 10px; }
+  .server select { flex: 1 1 160px; }
+  .spinner {
+    display: inline-block; width: 0.8em; height: 0.8em; margin-right: 6px; vertical-align: -0.05em;
+    border: 2px solid currentColor; border-right-color: transparent; border-radius: 50%;
+    animation: spin 0.8s linear infinite;
+  }
+  @keyframes spin { to { transform: rotate(360deg); } }
+  @media (prefers-reduced-motion: reduce) { .spinner { animation: none; } }
 `;
 
 function escapeHtml(text) {
@@ -111,6 +179,7 @@ function escapeHtml(text) {
 
 const Base = typeof HTMLElement === "undefined" ? class {} : HTMLElement;
 
+/** The dashboard card. */
 export class HomelabMetricsExportCard extends Base {
   constructor() {
     super();
@@ -118,30 +187,34 @@ export class HomelabMetricsExportCard extends Base {
     this._hass = null;
     this._servers = null;
     this._serverId = null;
-    this._range = "24h";
+    this._range = DEFAULT_RANGE;
     this._menuOpen = false;
     this._busy = false;
     this._error = null;
+    this._timer = null;
     this._onOutside = (event) => {
       if (this._menuOpen && !event.composedPath().includes(this)) this._setMenu(false);
     };
     this._onKey = (event) => {
-      if (event.key === "Escape" && this._menuOpen) this._setMenu(false);
+      if (event.key === "Escape" && this._menuOpen) {
+        this._setMenu(false);
+        this.shadowRoot?.querySelector("button.open")?.focus();
+      }
     };
   }
 
   static getConfigElement() {
-    return document.createElement(`${CARD_TYPE}-editor`);
+    return document.createElement(EDITOR_TYPE);
   }
 
   static getStubConfig() {
-    return { range: "24h" };
+    return { range: DEFAULT_RANGE };
   }
 
   setConfig(config) {
     this._config = validateConfig(config);
     this._range = this._config.range;
-    this._serverId = this._config.server ?? this._serverId;
+    this._serverId = this._config.server ?? this._firstServerId();
     this._render();
   }
 
@@ -159,30 +232,43 @@ export class HomelabMetricsExportCard extends Base {
     return 2;
   }
 
+  getGridOptions() {
+    return { columns: 6, min_columns: 3 };
+  }
+
   connectedCallback() {
     document.addEventListener("click", this._onOutside, true);
     document.addEventListener("keydown", this._onKey);
+    // A server that goes offline (or is removed) changes whether the button may be used.
+    this._timer = setInterval(() => this._loadServers(), REFRESH_MS);
+    if (this._hass && this._servers !== null) this._loadServers();
     this._render();
   }
 
   disconnectedCallback() {
     document.removeEventListener("click", this._onOutside, true);
     document.removeEventListener("keydown", this._onKey);
+    clearInterval(this._timer);
+    this._timer = null;
+  }
+
+  _firstServerId() {
+    return this._servers?.[0]?.server_id ?? null;
   }
 
   async _loadServers() {
+    if (!this._hass) return;
     try {
       this._servers = await this._hass.callApi("GET", "homelab_metrics/servers");
-      if (!this._serverId && this._servers.length) this._serverId = this._servers[0].server_id;
+      if (!this._config?.server && !this._servers.some((s) => s.server_id === this._serverId)) {
+        this._serverId = this._firstServerId();
+      }
+      if (this._error?.startsWith("Could not list")) this._error = null;
     } catch (err) {
-      this._servers = [];
-      this._error = `Could not list the servers: ${err?.body?.message ?? err?.message ?? err}`;
+      this._servers ??= [];
+      this._error = `Could not list the servers: ${describeError(err)}`;
     }
     this._render();
-  }
-
-  _server() {
-    return (this._servers ?? []).find((s) => s.server_id === this._serverId) ?? null;
   }
 
   _setMenu(open) {
@@ -191,13 +277,13 @@ export class HomelabMetricsExportCard extends Base {
   }
 
   async _export(format) {
+    if (this._busy) return;
     this._menuOpen = false;
     this._busy = true;
     this._error = null;
     this._render();
     try {
       const path = exportPath(this._serverId, this._range, format);
-      // Check the export answers before handing it to the browser: headers only, body aborted.
       const abort = new AbortController();
       const probe = await this._hass.fetchWithAuth(path, { signal: abort.signal });
       if (!probe.ok) {
@@ -208,13 +294,13 @@ export class HomelabMetricsExportCard extends Base {
       const signed = await this._hass.callWS({ type: "auth/sign_path", path, expires: SIGN_EXPIRES });
       const link = document.createElement("a");
       link.href = signed.path;
-      link.download = "";
+      link.download = exportFilename(this._serverId, this._range, format, Date.now() / 1000);
       link.style.display = "none";
       this.shadowRoot.appendChild(link);
       link.click();
       link.remove();
     } catch (err) {
-      this._error = `Export failed: ${err?.message ?? err}`;
+      this._error = `Export failed: ${describeError(err)}`;
     } finally {
       this._busy = false;
       this._render();
@@ -224,22 +310,22 @@ export class HomelabMetricsExportCard extends Base {
   _render() {
     if (!this._config) return;
     if (!this.shadowRoot) this.attachShadow({ mode: "open" });
-    const server = this._server();
-    const reason = this._servers === null ? null : disabledReason(server, this._range, Date.now() / 1000);
+    const server = (this._servers ?? []).find((s) => s.server_id === this._serverId) ?? null;
+    const reason = disabledReason(this._servers, this._serverId, this._range, Date.now() / 1000);
     const disabled = this._busy || this._servers === null || reason !== null;
-    const title = this._config.title ?? (server ? `${server.name} metrics` : "Homelab metrics");
+    const title = this._config.title ?? (server && this._config.server ? `${server.name} metrics` : "Homelab metrics");
     const picker =
-      this._config.server || !this._servers || this._servers.length < 2
+      this._config.server || !this._servers?.length
         ? ""
-        : `<div class="server"><select aria-label="Server">${this._servers
+        : `<label class="server">Server <select>${this._servers
             .map(
               (s) =>
-                `<option value="${escapeHtml(s.server_id)}" ${s.server_id === this._serverId ? "selected" : ""}>${escapeHtml(s.name)}</option>`,
+                `<option value="${escapeHtml(s.server_id)}" ${s.server_id === this._serverId ? "selected" : ""}>${escapeHtml(s.name)}${s.online ? "" : " (offline)"}</option>`,
             )
-            .join("")}</select></div>`;
+            .join("")}</select></label>`;
     const ranges = RANGES.map(
       (r) =>
-        `<button class="range" data-range="${r.value}" aria-pressed="${r.value === this._range}">${r.value}</button>`,
+        `<button class="range" data-range="${r.value}" title="Last ${r.label}" aria-pressed="${r.value === this._range}">${r.value}</button>`,
     ).join("");
     const menu = this._menuOpen
       ? `<div class="menu" role="menu">${FORMATS.map(
@@ -249,14 +335,14 @@ export class HomelabMetricsExportCard extends Base {
     const Tag = customElements.get("ha-card") ? "ha-card" : "div";
     this.shadowRoot.innerHTML = `
       <style>${STYLE}</style>
-      <${Tag} class="${Tag === "div" ? "card" : ""}">
+      <${Tag} class="${Tag === "div" ? "card" : ""}" aria-busy="${this._busy}">
         <h2>${escapeHtml(title)}</h2>
         ${picker}
         <div class="row">
           <div class="ranges" role="group" aria-label="Range">${ranges}</div>
           <div class="export">
             <button class="open" aria-haspopup="menu" aria-expanded="${this._menuOpen}" ${disabled ? "disabled" : ""}>
-              ${this._busy ? "Preparing…" : "Export ▾"}
+              ${this._busy ? '<span class="spinner" aria-hidden="true"></span>Preparing…' : "Export ▾"}
             </button>
             ${menu}
           </div>
@@ -284,6 +370,7 @@ export class HomelabMetricsExportCard extends Base {
   }
 }
 
+/** The card's visual editor: server, default range, title. */
 export class HomelabMetricsExportCardEditor extends Base {
   constructor() {
     super();
@@ -307,46 +394,64 @@ export class HomelabMetricsExportCardEditor extends Base {
           this._servers = servers;
           this._render();
         })
-        .catch(() => {});
+        .catch(() => {
+          // The card itself shows why the list is unavailable; the editor keeps the id field.
+        });
     }
   }
 
   _changed(key, value) {
-    const config = { ...this._config };
-    if (value === "" || value === undefined) delete config[key];
-    else config[key] = value;
-    this._config = config;
-    this.dispatchEvent(new CustomEvent("config-changed", { detail: { config }, bubbles: true, composed: true }));
+    this._config = editConfig(this._config, key, value);
+    this.dispatchEvent(
+      new CustomEvent("config-changed", { detail: { config: this._config }, bubbles: true, composed: true }),
+    );
   }
 
   _render() {
     if (!this.shadowRoot) this.attachShadow({ mode: "open" });
     const c = this._config;
+    const known = this._servers.some((s) => s.server_id === c.server);
+    const options = this._servers.map(
+      (s) =>
+        `<option value="${escapeHtml(s.server_id)}" ${s.server_id === c.server ? "selected" : ""}>${escapeHtml(s.name)}</option>`,
+    );
+    // Keep a configured id the list does not know (yet), so opening the editor does not drop it.
+    if (c.server && !known) {
+      options.push(`<option value="${escapeHtml(c.server)}" selected>${escapeHtml(c.server)}</option>`);
+    }
     this.shadowRoot.innerHTML = `
-      <style>label { display: block; margin: 8px 0; } select, input { font: inherit; margin-left: 8px; }</style>
-      <label>Server <select name="server"><option value="">(choose on the card)</option>${this._servers
-        .map(
-          (s) =>
-            `<option value="${escapeHtml(s.server_id)}" ${s.server_id === c.server ? "selected" : ""}>${escapeHtml(s.name)}</option>`,
-        )
-        .join("")}</select></label>
-      <label>Default range <select name="range">${RANGES.map(
-        (r) => `<option value="${r.value}" ${r.value === (c.range ?? "24h") ? "selected" : ""}>${r.label}</option>`,
+      <style>
+        label { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin: 8px 0; }
+        select, input {
+          font: inherit; padding: 6px; border-radius: 6px; flex: 1 1 160px; max-width: 100%;
+          border: 1px solid var(--divider-color, #e0e0e0);
+          background: var(--card-background-color, #fff); color: var(--primary-text-color, #212121);
+        }
+      </style>
+      <label>Server <select name="server"><option value="">(choose on the card)</option>${options.join("")}</select></label>
+      <label>Range selected first <select name="range">${RANGES.map(
+        (r) => `<option value="${r.value}" ${r.value === (c.range ?? DEFAULT_RANGE) ? "selected" : ""}>${r.label}</option>`,
       ).join("")}</select></label>
-      <label>Title <input name="title" value="${escapeHtml(c.title ?? "")}"></label>`;
+      <label>Title <input name="title" placeholder="Homelab metrics" value="${escapeHtml(c.title ?? "")}"></label>`;
     this.shadowRoot.querySelectorAll("select, input").forEach((el) =>
       el.addEventListener("change", () => this._changed(el.name, el.value)),
     );
   }
 }
 
+/** A config with one field set by the editor; an empty value removes the field. */
+export function editConfig(config, key, value) {
+  const next = { ...config };
+  if (value === "" || value === undefined || value === null) delete next[key];
+  else next[key] = value;
+  return next;
+}
+
 /** Define the card and its editor in the registry Home Assistant's app uses. */
 function register() {
   const registry = window.customElements;
   if (!registry.get(CARD_TYPE)) registry.define(CARD_TYPE, HomelabMetricsExportCard);
-  if (!registry.get(`${CARD_TYPE}-editor`)) {
-    registry.define(`${CARD_TYPE}-editor`, HomelabMetricsExportCardEditor);
-  }
+  if (!registry.get(EDITOR_TYPE)) registry.define(EDITOR_TYPE, HomelabMetricsExportCardEditor);
 }
 
 if (typeof customElements !== "undefined") {
