@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime, timedelta
 import os
+from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
 
@@ -24,6 +25,7 @@ from custom_components.homelab_metrics.const import (
     CONF_SERVER_ID,
     DOMAIN,
 )
+from custom_components.homelab_metrics.history.store import HistoryStore
 
 NOW = 1_764_000_000
 """2025-11-24T16:00:00Z: a fixed, hour-aligned instant for tests."""
@@ -60,6 +62,15 @@ def _own_config_dir(
     if "hass" in request.fixturenames:
         hass: HomeAssistant = request.getfixturevalue("hass")
         hass.config.config_dir = str(tmp_path_factory.mktemp("config"))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
+    """An open history store in UTC (no Home Assistant), closed after the test."""
+    s = HistoryStore(tmp_path / "h.db")
+    await s.async_open()
+    yield s
+    await s.async_close()
 
 
 @pytest.fixture

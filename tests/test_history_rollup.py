@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, time as dtime
 from pathlib import Path
 import random
@@ -28,37 +28,15 @@ from custom_components.homelab_metrics.history.store import (
     MetricAggregate,
 )
 
-HOUR = 3600
-DAY = 86400
-T0 = 1_764_000_000  # 2025-11-24T16:00:00Z, hour-aligned
+from .history_common import (
+    DAY,
+    HOUR,
+    T0,
+    Row,
+    rows,
+)
+
 KEYS = [m.key for m in METRICS]
-
-type Row = tuple[Any, ...]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
-    """An open store in UTC, closed after the test."""
-    s = HistoryStore(tmp_path / "h.db")
-    await s.async_open()
-    yield s
-    await s.async_close()
-
-
-async def rows(
-    store: HistoryStore,
-    tier: Tier,
-    start: int,
-    end: int,
-    server: str = "a",
-    **kw: Any,
-) -> list[Row]:
-    """Every row a query yields, batches joined."""
-    return [
-        r
-        async for batch in store.async_query(server, tier, start, end, **kw)
-        for r in batch
-    ]
 
 
 def table(path: Path, name: str) -> list[Row]:

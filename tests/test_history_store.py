@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 import hashlib
 import logging
 from pathlib import Path
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -33,37 +31,14 @@ from custom_components.homelab_metrics.history.store import (
     StoreClosedError,
 )
 
-HOUR = 3600
-DAY = 86400
-T0 = 1_764_000_000  # 2025-11-24T16:00:00Z, hour-aligned
+from .history_common import (
+    DAY,
+    HOUR,
+    T0,
+    rows,
+)
+
 THREAD_NAME = "homelab_metrics_history"
-
-type Row = tuple[Any, ...]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
-    """An open store in UTC, closed after the test."""
-    s = HistoryStore(tmp_path / "h.db")
-    await s.async_open()
-    yield s
-    await s.async_close()
-
-
-async def rows(
-    store: HistoryStore,
-    tier: Tier,
-    start: int,
-    end: int,
-    server: str = "a",
-    **kw: Any,
-) -> list[Row]:
-    """Every row a query yields, batches joined."""
-    return [
-        r
-        async for batch in store.async_query(server, tier, start, end, **kw)
-        for r in batch
-    ]
 
 
 def worker_alive() -> bool:
