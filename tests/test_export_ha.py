@@ -27,6 +27,7 @@ from custom_components.homelab_metrics.history.metrics import (
     AGGREGATE_COLUMNS,
     RAW_COLUMNS,
 )
+from custom_components.homelab_metrics.history_manager import get_history
 
 from .conftest import FULL_SAMPLE, NOW
 
@@ -48,7 +49,7 @@ async def history(
     mock_entry.add_to_hass(hass)
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    store = mock_entry.runtime_data.store
+    store = get_history(hass).store
     for ts in range(START, CURRENT, 300):
         await store.async_add(
             "nas",
@@ -491,7 +492,7 @@ async def test_view_local_time_on_dst_day(
     mock_entry.add_to_hass(hass)
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    store = mock_entry.runtime_data.store
+    store = get_history(hass).store
     day_start = int(
         datetime(2025, 10, 25, 22, 0, tzinfo=UTC).timestamp()
     )  # Berlin midnight (+02:00)
@@ -525,3 +526,23 @@ async def test_view_local_time_on_dst_day(
     assert stamps[-1] == "2025-10-26T23:00:00+01:00"
     assert utc["data_points"][0]["timestamp"] == "2025-10-25T22:00:00+00:00"
     assert [p["samples"] for p in utc["data_points"]] == [6] * 25
+
+
+async def test_views_leave_the_history_closed_without_servers(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """With no server loaded, the views answer without opening the history file."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    assert get_history(hass).store is None
+    client = await hass_client()
+    response = await client.get("/api/homelab_metrics/servers")
+    assert response.status == HTTPStatus.OK
+    assert [server["last_sample"] for server in await response.json()] == [None]
+    response = await client.get(
+        "/api/homelab_metrics/servers/nas/export?range=24h&format=csv"
+    )
+    assert response.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "no Homelab Metrics server is set up" in (await response.json())["message"]
+    assert get_history(hass).store is None

@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.homelab_metrics import backup
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
+from custom_components.homelab_metrics.history_manager import get_history
 
 from .conftest import FULL_SAMPLE, NOW, async_next_poll
 
@@ -50,7 +51,7 @@ async def test_scheduled_rollup(
     mock_entry.add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    store = mock_entry.runtime_data.store
+    store = get_history(hass).store
     for _ in range(59):
         await mock_entry.runtime_data.coordinator.async_refresh()
     assert len(await _rows(store, Tier.RAW, NOW, NOW + 3600, NOW + 3599)) == 60
@@ -86,7 +87,7 @@ async def test_catch_up_on_start(
     mock_entry.add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    store = mock_entry.runtime_data.store
+    store = get_history(hass).store
     hourly = await _rows(store, Tier.HOURLY, NOW, NOW + 2 * 3600, NOW + 3 * 86400)
     assert [row[0] for row in hourly] == [NOW, NOW + 3600]
     assert [row[-1] for row in hourly] == [12, 12]
@@ -107,7 +108,7 @@ async def test_corrupt_database_raises_repair(
     assert moved.exists()
     assert moved.read_bytes().startswith(b"this is not a database")
     assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
-    store = mock_entry.runtime_data.store
+    store = get_history(hass).store
     assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
 
 
@@ -118,7 +119,7 @@ async def test_backup_hooks_queue_samples(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """During a backup, samples wait in memory and land afterwards; nothing is lost."""
-    store = init_integration.runtime_data.store
+    store = get_history(hass).store
     await backup.async_pre_backup(hass)
     mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=NOW + 60)
     await async_next_poll(hass, freezer)
@@ -140,6 +141,6 @@ async def test_stop_closes_history(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """Stopping Home Assistant closes the database and ends its thread."""
-    store = init_integration.runtime_data.store
+    store = get_history(hass).store
     await hass.async_stop()
     assert store.closed

@@ -40,7 +40,7 @@ from .const import (
     DOMAIN,
     AgentKind,
 )
-from .history.store import HistoryStore
+from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ class HomelabData:
     """What a loaded entry keeps at runtime."""
 
     coordinator: HomelabCoordinator
-    store: HistoryStore
     export_choice: ExportChoice = field(default_factory=ExportChoice)
 
 
@@ -96,7 +95,6 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         hass: HomeAssistant,
         entry: HomelabConfigEntry,
         client: AgentClient,
-        store: HistoryStore,
     ) -> None:
         """Set up the poller with the entry's scan interval."""
         super().__init__(
@@ -109,7 +107,6 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
             ),
         )
         self.client = client
-        self.store = store
         self.server_id: str = entry.data[CONF_SERVER_ID]
         self.agent = AgentKind(entry.data["agent"])
         self._store_failing = False
@@ -139,8 +136,10 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
 
     async def _async_record(self, sample: Sample) -> None:
         """Keep the sample in the history; a failing store never stops polling."""
+        if (store := get_history(self.hass).store) is None:
+            return
         try:
-            await self.store.async_add(self.server_id, sample)
+            await store.async_add(self.server_id, sample)
         except Exception:
             if not self._store_failing:
                 _LOGGER.exception("Could not record a sample of %s", self.server_id)

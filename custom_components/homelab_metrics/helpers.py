@@ -15,7 +15,6 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 
-from . import async_get_store
 from .const import CONF_SERVER_ID, DOMAIN, SIGNED_URL_VALIDITY
 from .export import (
     FORMATS,
@@ -27,7 +26,7 @@ from .export import (
 )
 from .history.metrics import Tier
 from .history.ranges import ExportRange, InvalidWindow, Window, parse_timestamp, resolve
-from .history.store import HistoryStore
+from .history_manager import get_history
 
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
 TIME_ZONES = ("utc", "local")
@@ -114,6 +113,8 @@ async def async_prepare_export(
     }
     if server_id not in names:
         raise ExportError("unknown_server", HTTPStatus.NOT_FOUND, server=server_id)
+    if get_history(hass).store is None:
+        raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
     if fmt not in FORMATS:
         raise ExportError("invalid_format", format=fmt, choices=", ".join(FORMATS))
     if tz not in TIME_ZONES:
@@ -180,7 +181,8 @@ async def async_iter_export(
     hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
 ) -> AsyncGenerator[bytes]:
     """The export's bytes, chunk by chunk, straight from the history store."""
-    store: HistoryStore = await async_get_store(hass)
+    if (store := get_history(hass).store) is None:
+        raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
     batches = store.async_query(
         plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
     )

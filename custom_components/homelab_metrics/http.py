@@ -9,11 +9,11 @@ from aiohttp import hdrs, web
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
-from . import async_get_store
 from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
 from .coordinator import HomelabConfigEntry
 from .export import FORMATS, content_disposition
 from .helpers import EXPORT_URL, ExportError, async_iter_export, async_prepare_export
+from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ServersView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """List every server with its agent, host, state and newest sample."""
         hass = request.app[KEY_HASS]
-        store = await async_get_store(hass)
+        store = get_history(hass).store
         entries: list[HomelabConfigEntry] = hass.config_entries.async_entries(DOMAIN)
         servers = []
         for entry in entries:
@@ -40,7 +40,9 @@ class ServersView(HomeAssistantView):
                     "agent": entry.data[CONF_AGENT],
                     "host": entry.data["host"],
                     "online": bool(runtime and runtime.coordinator.last_update_success),
-                    "last_sample": await store.async_latest_ts(server_id),
+                    "last_sample": None
+                    if store is None
+                    else await store.async_latest_ts(server_id),
                 }
             )
         return self.json(servers)

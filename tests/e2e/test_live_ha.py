@@ -14,6 +14,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
 from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.history_manager import get_history
 
 from .agents import RealAgent, require
 
@@ -97,7 +98,7 @@ async def test_real_agent_through_home_assistant(
         assert disk == pytest.approx(statvfs_disk_percent(), abs=0.5)
     assert hass.states.get("sensor.live_network_in").state != STATE_UNAVAILABLE
     assert hass.states.get("binary_sensor.live_online").state == STATE_ON
-    store = entry.runtime_data.store
+    store = get_history(hass).store
     assert await store.async_latest_ts("live") is not None
 
     agent.stop()

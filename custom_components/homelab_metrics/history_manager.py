@@ -1,0 +1,161 @@
+"""The one history store of all servers: its owner, and the only way any module reaches it.
+
+The store is opened by the first server that starts setting up and closed when the last server
+using it has unloaded (or when Home Assistant stops). A server counts as a user from the start of
+its setup, so an entry still in its first refresh keeps the store open while another server is
+unloaded or reloaded. While the store is open, the manager runs its hourly rollup, follows Home
+Assistant's time zone and raises a repair issue when a damaged file had to be moved aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+import logging
+from pathlib import Path
+
+from homeassistant.const import EVENT_CORE_CONFIG_UPDATE, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_time_change
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .const import DB_FILENAME, DOMAIN
+from .history.store import HistoryStore
+
+_LOGGER = logging.getLogger(__name__)
+
+ROLLUP_MINUTE = 1
+"""Rollups run a minute past every hour, when the previous hour (and, after midnight, day) is complete."""
+
+HISTORY: HassKey[HistoryManager] = HassKey(f"{DOMAIN}_history")
+
+
+@callback
+def get_history(hass: HomeAssistant) -> HistoryManager:
+    """The history manager, created when the integration is set up."""
+    return hass.data[HISTORY]
+
+
+class HistoryManager:
+    """Opens, schedules and closes the history store for the servers that use it."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Nothing is open until a server starts setting up."""
+        self._hass = hass
+        self._store: HistoryStore | None = None
+        self._users: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._catch_up: asyncio.Task[None] | None = None
+
+    @property
+    def store(self) -> HistoryStore | None:
+        """The open store, or None while no server uses it (nothing is opened on a reader's behalf)."""
+        return self._store
+
+    async def async_acquire(self, user: str) -> HistoryStore:
+        """Count `user` (a config entry id) as a user and return the store, opening it if needed."""
+        async with self._lock:
+            store = self._store or await self._async_open()
+            self._users.add(user)
+            return store
+
+    async def async_release(self, user: str) -> None:
+        """`user` no longer writes or reads; the last one leaving closes the store."""
+        async with self._lock:
+            self._users.discard(user)
+            if not self._users:
+                await self._async_close()
+
+    async def async_remove_server(self, server_id: str) -> None:
+        """Delete a server's history, opening the store only for that when no server uses it."""
+        async with self._lock:
+            store = self._store or await self._async_open()
+            try:
+                await store.async_remove_server(server_id)
+            finally:
+                if not self._users:
+                    await self._async_close()
+
+    async def async_pause_writes(self) -> None:
+        """Hold writes while a backup copies the file (samples wait in memory)."""
+        if self._store is not None:
+            await self._store.async_pause_writes()
+
+    async def async_resume_writes(self) -> None:
+        """Write what waited during the backup and go on."""
+        if self._store is not None:
+            await self._store.async_resume_writes()
+
+    async def _async_open(self) -> HistoryStore:
+        """Open the file, start the schedules and catch up on rollups missed while stopped."""
+        hass = self._hass
+        store = HistoryStore(
+            Path(hass.config.path(DB_FILENAME)), time_zone=hass.config.time_zone
+        )
+        await store.async_open()
+        if store.recovered_from is not None:
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                "database_corrupt",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="database_corrupt",
+                translation_placeholders={"path": str(store.recovered_from)},
+            )
+
+        async def _rollup(now: datetime) -> None:
+            await _async_rollup(store, now)
+
+        @callback
+        def _time_zone_changed(event: Event) -> None:
+            store.set_time_zone(hass.config.time_zone)
+
+        async def _close_on_stop(event: Event) -> None:
+            # A once-listener is gone after it fired: it must not be unsubscribed again.
+            self._unsubscribe.remove(unsubscribe_stop)
+            async with self._lock:
+                self._users.clear()
+                await self._async_close()
+
+        unsubscribe_stop = hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, _close_on_stop
+        )
+        self._unsubscribe = [
+            async_track_time_change(hass, _rollup, minute=ROLLUP_MINUTE, second=0),
+            hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, _time_zone_changed),
+            unsubscribe_stop,
+        ]
+        self._store = store
+        # Catch up on everything missed while Home Assistant was down, without delaying setup.
+        self._catch_up = hass.async_create_background_task(
+            _async_rollup(store, dt_util.utcnow()), f"{DOMAIN} catch-up rollup"
+        )
+        return store
+
+    async def _async_close(self) -> None:
+        """Stop the schedules and close the database (its thread ends); the lock is held."""
+        if self._store is None:
+            return
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        if self._catch_up is not None and not self._catch_up.done():
+            self._catch_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catch_up
+        self._catch_up = None
+        store, self._store = self._store, None
+        await store.async_close()
+
+
+async def _async_rollup(store: HistoryStore, now: datetime) -> None:
+    """Roll up complete buckets and prune; a failure waits for the next hour."""
+    try:
+        await store.async_rollup(int(now.timestamp()))
+    except Exception:
+        _LOGGER.exception("History rollup failed; it will be retried next hour")
