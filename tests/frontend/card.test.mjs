@@ -372,6 +372,10 @@ test("export: a server removed since the list came is refused by HEAD; the fresh
   assert.equal(calls.fetch.length, 1, "no GET: the card says what to do itself");
   assert.equal(card._error, null);
   assert.equal(cardNotice(card._servers, card._serverId, card._range, NOW).key, "no_servers");
+  listed = [{ server_id: "pi", name: "Pi", online: true, last_sample: null }];
+  await card._loadServers(0);
+  const gone = card._notice(NOW);
+  assert.equal(localize("en", gone.key, gone.placeholders), "The server “NAS” no longer exists: edit the card to choose another.");
   // Still listed (a 404 from elsewhere, say): the status is told.
   listed = [{ server_id: "nas", name: "NAS", online: true, last_sample: Date.now() / 1000 }];
   await card._export("csv");

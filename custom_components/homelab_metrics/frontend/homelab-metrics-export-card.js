@@ -458,13 +458,12 @@ const STYLE = `
     overflow-wrap: anywhere;
   }
   .status {
-    display: flex; align-items: center; gap: 6px; margin-top: 2px;
+    display: flex; align-items: center; gap: 6px; margin-top: 4px;
     font-size: 0.9em; color: var(--secondary-text-color, #727272);
   }
   .dot { width: 8px; height: 8px; border-radius: 50%; flex: none; background: var(--success-color, #43a047); }
   .dot.offline { background: var(--error-color, #db4437); }
-  .head { margin-bottom: 12px; }
-  .row { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+  .row { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-top: 12px; }
   .ranges { display: flex; flex-wrap: wrap; gap: 4px; flex: 1 1 auto; }
   button {
     font: inherit; cursor: pointer; border-radius: 18px; padding: 6px 14px;
@@ -477,7 +476,7 @@ const STYLE = `
     border-color: var(--primary-color, #03a9f4);
   }
   button:disabled { opacity: 0.5; cursor: not-allowed; }
-  .export { position: relative; }
+  .export { position: relative; margin-left: auto; }
   .export > button {
     background: var(--primary-color, #03a9f4); color: var(--text-primary-color, #fff);
     border-color: var(--primary-color, #03a9f4);
@@ -497,10 +496,10 @@ const STYLE = `
     background: var(--card-background-color, #fff); color: var(--primary-text-color, #212121);
   }
   .note { margin-top: 10px; font-size: 0.9em; color: var(--secondary-text-color, #727272); }
-  .note.blocks { color: var(--warning-color, #ffa600); }
-  .note.blocks.gone { color: var(--error-color, #db4437); }
+  .note.offline_no_data, .note.no_servers { color: var(--warning-color, #ffa600); }
+  .note.server_gone { color: var(--error-color, #db4437); }
   .error { margin-top: 10px; color: var(--error-color, #db4437); }
-  .server { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin-bottom: 10px; }
+  .server { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin-top: 10px; }
   .server select { flex: 1 1 160px; }
   .spinner {
     display: inline-block; width: 0.8em; height: 0.8em; margin-right: 6px; vertical-align: -0.05em;
@@ -530,13 +529,14 @@ export class HomelabMetricsExportCard extends Base {
     this._busy = false;
     this._error = null;
     this._timer = null;
+    this._knownName = null;
     this._onOutside = (event) => {
       if (this._menuOpen && !event.composedPath().includes(this)) this._setMenu(false);
     };
     this._onKey = (event) => {
       if (event.key === "Escape" && this._menuOpen) {
         this._setMenu(false);
-        this.shadowRoot?.querySelector("button.open")?.focus();
+        this._afterLayout(() => this.shadowRoot.querySelector("button.open")?.focus());
       }
     };
   }
@@ -553,6 +553,7 @@ export class HomelabMetricsExportCard extends Base {
     this._config = validateConfig(config, languageOf(this._hass));
     this._range = this._config.range;
     this._serverId = this._config.server ?? this._firstServerId();
+    this._knownName = this._servers?.find((s) => s.server_id === this._serverId)?.name ?? null;
     this._render();
   }
 
@@ -609,6 +610,8 @@ export class HomelabMetricsExportCard extends Base {
       if (!this._config?.server && !this._servers.some((s) => s.server_id === this._serverId)) {
         this._serverId = this._firstServerId();
       }
+      // Kept to name the server should it be removed while the card shows it.
+      this._knownName = this._servers.find((s) => s.server_id === this._serverId)?.name ?? this._knownName;
       if (this._error?.key === "list_failed") this._error = null;
     } catch (err) {
       this._servers ??= [];
@@ -675,16 +678,18 @@ export class HomelabMetricsExportCard extends Base {
     const t = (key, placeholders) => localize(language, key, placeholders);
     const now = Date.now() / 1000;
     const server = (this._servers ?? []).find((s) => s.server_id === this._serverId) ?? null;
-    const notice = cardNotice(this._servers, this._serverId, this._range, now);
+    const notice = this._notice(now);
     const disabled = this._busy || Boolean(notice?.blocks);
     const title =
       this._config.title ??
-      (this._config.server ? (server?.name ?? (this._servers === null ? "" : this._config.server)) : t("default_title"));
+      (this._config.server
+        ? (server?.name ?? this._knownName ?? (this._servers === null ? "" : this._config.server))
+        : t("default_title"));
+    const sampled =
+      server?.last_sample == null ? "" : ` title="${escapeHtml(absoluteTime(language, server.last_sample, this._timeZone()))}"`;
     const status = server
-      ? `<div class="status"${server.last_sample == null ? "" : ` title="${escapeHtml(absoluteTime(language, server.last_sample, this._timeZone()))}"`}>
-          <span class="dot ${server.online ? "online" : "offline"}" aria-hidden="true"></span>
-          <span>${escapeHtml(serverStatus(language, server, now))}</span>
-        </div>`
+      ? `<div class="status"${sampled}><span class="dot ${server.online ? "online" : "offline"}" aria-hidden="true"></span>` +
+        `<span>${escapeHtml(serverStatus(language, server, now))}</span></div>`
       : "";
     const picker =
       this._config.server || !this._servers?.length
@@ -709,8 +714,9 @@ export class HomelabMetricsExportCard extends Base {
     this.shadowRoot.innerHTML = `
       <style>${STYLE}</style>
       <${Tag} class="${Tag === "div" ? "card" : ""}" aria-busy="${this._busy || this._servers === null}">
-        <div class="head"><h2>${escapeHtml(title)}</h2>${status}</div>
+        <h2>${escapeHtml(title)}</h2>
         ${picker}
+        ${status}
         <div class="row">
           <div class="ranges" role="group" aria-label="${escapeHtml(t("ranges"))}">${ranges}</div>
           <div class="export">
@@ -720,7 +726,7 @@ export class HomelabMetricsExportCard extends Base {
             ${menu}
           </div>
         </div>
-        ${notice && notice.key !== "loading" ? `<div class="note${notice.blocks ? " blocks" : ""}${notice.key === "server_gone" ? " gone" : ""}">${escapeHtml(t(notice.key, notice.placeholders))}</div>` : ""}
+        ${notice ? `<div class="note ${notice.key}">${escapeHtml(t(notice.key, notice.placeholders))}</div>` : ""}
         ${error ? `<div class="error" role="alert">${escapeHtml(error)}</div>` : ""}
       </${Tag}>`;
     const root = this.shadowRoot;
@@ -740,11 +746,31 @@ export class HomelabMetricsExportCard extends Base {
       this._error = null;
       this._render();
     });
-    const opened = root.querySelector(".menu");
-    if (opened) {
-      const button = root.querySelector("button.open").getBoundingClientRect();
-      opened.classList.toggle("up", menuOpensUp(button, opened.getBoundingClientRect().height, visibleArea()));
-    }
+    if (this._menuOpen) this._afterLayout(() => this._placeMenu());
+  }
+
+  /**
+   * Run `step` once the new content is laid out: ha-card shows its children only after it has
+   * rendered itself (a microtask later, before the paint); until then they have no size or focus.
+   */
+  _afterLayout(step) {
+    Promise.resolve(this.shadowRoot?.querySelector("ha-card")?.updateComplete).then(step);
+  }
+
+  /** Open the menu upward when it would reach below what is visible. */
+  _placeMenu() {
+    const menu = this.shadowRoot.querySelector(".menu");
+    const button = this.shadowRoot.querySelector("button.open");
+    if (!menu || !button) return;
+    const height = menu.getBoundingClientRect().height;
+    menu.classList.toggle("up", menuOpensUp(button.getBoundingClientRect(), height, visibleArea()));
+  }
+
+  /** cardNotice, naming a removed server as the card last saw it. */
+  _notice(nowSeconds) {
+    const notice = cardNotice(this._servers, this._serverId, this._range, nowSeconds);
+    if (notice?.key === "server_gone" && this._knownName) notice.placeholders.server = this._knownName;
+    return notice;
   }
 
   /** The time zone the user chose for times in their profile (undefined: the browser's). */
