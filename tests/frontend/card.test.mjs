@@ -159,7 +159,10 @@ test("status line: online or offline and how long ago the last sample came, in t
   assert.equal(serverStatus("fr", server, NOW), "Hors ligne · dernière mesure il y a 3 heures");
   assert.equal(serverStatus("nl", { ...server, online: true }, NOW), "Online · laatste meting 3 uur geleden");
   assert.equal(serverStatus("es", { ...server, last_sample: null }, NOW), "Desconectado · aún sin mediciones");
-  assert.equal(serverStatus("en", { ...server, online: true, last_sample: NOW - 59 }, NOW), "Online · last sample just now");
+  assert.equal(
+    serverStatus("en", { ...server, online: true, last_sample: NOW - 59 }, NOW),
+    "Online · last sample just now",
+  );
 });
 
 test("relative and absolute times", () => {
@@ -186,8 +189,14 @@ test("language: the profile's, then its prefix, then English", () => {
   assert.equal(languageOf({ language: "fr" }), "fr");
   assert.equal(languageOf(null), "en");
   assert.equal(localize("fr-CA", "choose_server"), "Choisissez un serveur.");
-  assert.equal(localize("en", "server_gone", { server: "a{b}" }), "The server “a{b}” no longer exists: edit the card to choose another.");
-  assert.equal(localize("en", "server_gone"), "The server “{server}” no longer exists: edit the card to choose another.");
+  assert.equal(
+    localize("en", "server_gone", { server: "a{b}" }),
+    "The server “a{b}” no longer exists: edit the card to choose another.",
+  );
+  assert.equal(
+    localize("en", "server_gone"),
+    "The server “{server}” no longer exists: edit the card to choose another.",
+  );
 });
 
 test("the Export menu opens upward only when it does not fit below and there is more room above", () => {
@@ -230,10 +239,23 @@ test("errors of callApi, callWS and fetch read as text", () => {
 });
 
 test("the editor's form value becomes the config: emptied fields removed, other keys kept", () => {
-  const config = { type: "custom:homelab-metrics-export-card", server: "nas", title: "T", grid_options: { columns: 6 } };
+  const config = {
+    type: "custom:homelab-metrics-export-card",
+    server: "nas",
+    title: "T",
+    grid_options: { columns: 6 },
+  };
   assert.deepEqual(editedConfig({ ...config, range: "7d" }), { ...config, range: "7d" });
-  assert.deepEqual(editedConfig({ ...config, server: undefined }), { type: config.type, title: "T", grid_options: config.grid_options });
-  assert.deepEqual(editedConfig({ ...config, title: "" }), { type: config.type, server: "nas", grid_options: config.grid_options });
+  assert.deepEqual(editedConfig({ ...config, server: undefined }), {
+    type: config.type,
+    title: "T",
+    grid_options: config.grid_options,
+  });
+  assert.deepEqual(editedConfig({ ...config, title: "" }), {
+    type: config.type,
+    server: "nas",
+    grid_options: config.grid_options,
+  });
   assert.equal(config.range, undefined, "the old config is left as it was");
 });
 
@@ -243,10 +265,7 @@ test("the editor's schema: the listed servers, a missing configured one kept, ra
     { server_id: "pi", name: "Pi", online: false },
   ];
   const [server, range, title] = editorSchema("de", servers, { server: "ghost" });
-  assert.deepEqual(
-    [server.name, range.name, title.name],
-    ["server", "range", "title"],
-  );
+  assert.deepEqual([server.name, range.name, title.name], ["server", "range", "title"]);
   assert.deepEqual(server.selector.select.options, [
     { value: "nas", label: "NAS" },
     { value: "pi", label: "Pi (offline)" },
@@ -261,7 +280,9 @@ test("the editor's schema: the listed servers, a missing configured one kept, ra
   assert.equal(range.selector.select.options[1].label, "Letzte 7 Tage");
   assert.deepEqual(title.selector, { text: {} });
   // While the list loads the configured id is the only option, under its own name.
-  assert.deepEqual(editorSchema("en", null, { server: "nas" })[0].selector.select.options, [{ value: "nas", label: "nas" }]);
+  assert.deepEqual(editorSchema("en", null, { server: "nas" })[0].selector.select.options, [
+    { value: "nas", label: "nas" },
+  ]);
   assert.deepEqual(editorSchema("en", servers, { server: "nas" })[0].selector.select.options.length, 2);
 });
 
@@ -364,7 +385,11 @@ test("export: when GET succeeds after HEAD refused, its body is not read and HEA
 
 test("export: a server removed since the list came is refused by HEAD; the fresh list shows it gone", async () => {
   let listed = [{ server_id: "nas", name: "NAS", online: true, last_sample: Date.now() / 1000 }];
-  const { card, calls } = fakeCard({ probe: refused(404), sign: () => assert.fail("must not sign"), servers: () => listed });
+  const { card, calls } = fakeCard({
+    probe: refused(404),
+    sign: () => assert.fail("must not sign"),
+    servers: () => listed,
+  });
   await card._loadServers();
   listed = [];
   await card._export("csv");
@@ -375,7 +400,10 @@ test("export: a server removed since the list came is refused by HEAD; the fresh
   listed = [{ server_id: "pi", name: "Pi", online: true, last_sample: null }];
   await card._loadServers(0);
   const gone = card._notice(NOW);
-  assert.equal(localize("en", gone.key, gone.placeholders), "The server “NAS” no longer exists: edit the card to choose another.");
+  assert.equal(
+    localize("en", gone.key, gone.placeholders),
+    "The server “NAS” no longer exists: edit the card to choose another.",
+  );
   // Still listed (a 404 from elsewhere, say): the status is told.
   listed = [{ server_id: "nas", name: "NAS", online: true, last_sample: Date.now() / 1000 }];
   await card._export("csv");
@@ -497,7 +525,11 @@ test("server list: reused for a minute, then asked again; a request under way is
 });
 
 test("the editor lists the servers once and its form value reaches the dashboard as config-changed", async () => {
-  const { card, calls } = fakeCard({ probe: ok, sign: (m) => m, servers: [{ server_id: "nas", name: "NAS", online: true }] });
+  const { card, calls } = fakeCard({
+    probe: ok,
+    sign: (m) => m,
+    servers: [{ server_id: "nas", name: "NAS", online: true }],
+  });
   const editor = new HomelabMetricsExportCardEditor();
   const events = [];
   editor.dispatchEvent = (event) => events.push(event);

@@ -148,7 +148,8 @@ export const TRANSLATIONS = {
     choose_server: "Choisissez un serveur.",
     server_gone: "Le serveur « {server} » n’existe plus : modifiez la carte pour en choisir un autre.",
     offline_no_data: "{server} est hors ligne et n’a aucune donnée sur la période choisie.",
-    empty_range: "{server} n’a pas encore de données sur la période choisie : le fichier ne contiendra que les noms de colonnes.",
+    empty_range:
+      "{server} n’a pas encore de données sur la période choisie : le fichier ne contiendra que les noms de colonnes.",
     list_failed: "Impossible de lister les serveurs : {error}",
     export_failed: "Échec de l’export : {error}",
     export_failed_http: "Échec de l’export (HTTP {status}).",
@@ -234,7 +235,8 @@ export const TRANSLATIONS = {
     choose_server: "Elige un servidor.",
     server_gone: "El servidor «{server}» ya no existe: edita la tarjeta para elegir otro.",
     offline_no_data: "{server} está desconectado y no tiene datos en el periodo elegido.",
-    empty_range: "{server} aún no tiene datos en el periodo elegido: el archivo solo contendrá los nombres de las columnas.",
+    empty_range:
+      "{server} aún no tiene datos en el periodo elegido: el archivo solo contendrá los nombres de las columnas.",
     list_failed: "No se pudo obtener la lista de servidores: {error}",
     export_failed: "Error al exportar: {error}",
     export_failed_http: "Error al exportar (HTTP {status}).",
@@ -273,7 +275,9 @@ export function languageOf(hass) {
 /** One text in `language`, its {placeholders} filled; English where the language lacks the key. */
 export function localize(language, key, placeholders = {}) {
   const text = TRANSLATIONS[pickLanguage(language)][key] ?? TRANSLATIONS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(placeholders, name) ? String(placeholders[name]) : whole));
+  return text.replace(/\{(\w+)\}/g, (whole, name) =>
+    Object.hasOwn(placeholders, name) ? String(placeholders[name]) : whole,
+  );
 }
 
 /** The language as Intl takes it ("en" when Intl does not know it). */
@@ -417,9 +421,7 @@ export function menuOpensUp(button, menuHeight, visible) {
 /** The visible part of the page in viewport pixels (a phone's keyboard or toolbars shrink it). */
 function visibleArea() {
   const view = window.visualViewport;
-  return view
-    ? { top: view.offsetTop, bottom: view.offsetTop + view.height }
-    : { top: 0, bottom: window.innerHeight };
+  return view ? { top: view.offsetTop, bottom: view.offsetTop + view.height } : { top: 0, bottom: window.innerHeight };
 }
 
 // ---- the server list, shared by every card and editor of one Home Assistant connection -----------
@@ -594,10 +596,6 @@ export class HomelabMetricsExportCard extends Base {
     this._timer = null;
   }
 
-  _t(key, placeholders) {
-    return localize(languageOf(this._hass), key, placeholders);
-  }
-
   _firstServerId() {
     return this._servers?.[0]?.server_id ?? null;
   }
@@ -686,7 +684,9 @@ export class HomelabMetricsExportCard extends Base {
         ? (server?.name ?? this._knownName ?? (this._servers === null ? "" : this._config.server))
         : t("default_title"));
     const sampled =
-      server?.last_sample == null ? "" : ` title="${escapeHtml(absoluteTime(language, server.last_sample, this._timeZone()))}"`;
+      server?.last_sample == null
+        ? ""
+        : ` title="${escapeHtml(absoluteTime(language, server.last_sample, this._timeZone()))}"`;
     const status = server
       ? `<div class="status"${sampled}><span class="dot ${server.online ? "online" : "offline"}" aria-hidden="true"></span>` +
         `<span>${escapeHtml(serverStatus(language, server, now))}</span></div>`
@@ -738,9 +738,9 @@ export class HomelabMetricsExportCard extends Base {
       }),
     );
     root.querySelector("button.open")?.addEventListener("click", () => this._setMenu(!this._menuOpen));
-    root.querySelectorAll("[data-format]").forEach((b) =>
-      b.addEventListener("click", () => this._export(b.dataset.format)),
-    );
+    root
+      .querySelectorAll("[data-format]")
+      .forEach((b) => b.addEventListener("click", () => this._export(b.dataset.format)));
     root.querySelector("select")?.addEventListener("change", (event) => {
       this._serverId = event.target.value;
       this._error = null;
@@ -823,7 +823,9 @@ export function editorSchema(language, servers, config) {
     {
       name: "range",
       required: true,
-      selector: { select: { mode: "dropdown", options: RANGES.map((r) => ({ value: r.value, label: t(`range_${r.value}`) })) } },
+      selector: {
+        select: { mode: "dropdown", options: RANGES.map((r) => ({ value: r.value, label: t(`range_${r.value}`) })) },
+      },
     },
     { name: "title", selector: { text: {} } },
   ];
