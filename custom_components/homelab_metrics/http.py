@@ -90,6 +90,36 @@ class ExportView(HomeAssistantView):
             _LOGGER.debug("Export of %s ended early: the client went away", server_id)
         return response
 
+    async def head(self, request: web.Request, server_id: str) -> web.StreamResponse:
+        """Answer as get() would, status and headers, without reading or formatting a row.
+
+        The card checks an export this way before it hands the signed link to the browser, so
+        one click formats the file once.
+        """
+        hass: HomeAssistant = request.app[KEY_HASS]
+        query = request.query
+        try:
+            plan = await async_prepare_export(
+                hass,
+                server_id,
+                range_=query.get("range"),
+                fmt=query.get("format", "csv"),
+                tz=query.get("tz", "utc"),
+                start=query.get("start"),
+                end=query.get("end"),
+            )
+        except ExportError as err:
+            return self.json_message(str(err), err.status)
+        # The headers of get(); tests/test_http_head.py holds the two equal.
+        return web.StreamResponse(
+            headers={
+                hdrs.CONTENT_TYPE: FORMATS[plan.fmt].content_type,
+                hdrs.CONTENT_DISPOSITION: content_disposition(plan.filename),
+                hdrs.CACHE_CONTROL: "no-store",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+
 
 def async_register_views(hass: HomeAssistant) -> None:
     """Make both views available (authenticated: bearer token or signed path)."""
