@@ -337,7 +337,8 @@ class Node:
     up: bool
     """Whether the last scrape of the node succeeded."""
     scrape_interval: float | None
-    """Seconds between the server's scrapes of it, estimated from the last 5 minutes."""
+    """Seconds between the server's scrapes of it, from the last 5 minutes; None before the
+    second scrape."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -696,8 +697,11 @@ def discovery_query() -> str:
             "uname": "group by (job, instance, nodename) (node_uname_info)",
             "node": "group by (job, instance) (node_memory_MemTotal_bytes)",
             "up": f"max by (job, instance) (up and on (job) {node_jobs})",
+            # Seconds from the first sample of the last 5 minutes to the last, per interval
+            # between them: right for a target that is minutes old as for one that is years old.
             "interval": (
-                f"300 / max by (job, instance) (count_over_time(up[5m]) and on (job) {node_jobs})"
+                "max by (job, instance) ((timestamp(up) - min_over_time(timestamp(up)[5m:1s]))"
+                f" / (count_over_time(up[5m]) - 1 > 0) and on (job) {node_jobs})"
             ),
         }
     )
@@ -816,15 +820,17 @@ class PrometheusClient(HttpAgentClient):
         window: int,
         instances: Collection[str] | None = None,
         batches: Sequence[Sequence[str]] = POLL_BATCHES,
+        at: float | None = None,
     ) -> dict[str, Sample | None]:
         """One Sample per node (None: its last scrape failed), from len(batches) queries.
 
         instances restricts the answer to the chosen nodes (on the server when there are few);
         a chosen node missing from the answer is no longer scraped. Queries run concurrently.
+        at evaluates them at that time instead of the server's now (the Samples' timestamp too).
         """
-        timestamp = int(self._clock())
+        timestamp = int(self._clock() if at is None else at)
         queries = poll_queries(window, instances, batches)
-        answers = await asyncio.gather(*(self.async_query(q) for q in queries))
+        answers = await asyncio.gather(*(self.async_query(q, at) for q in queries))
         entries = [entry for data in answers for entry in vector_entries(data)]
         nodes = build_poll(entries, timestamp)
         if instances is not None:
