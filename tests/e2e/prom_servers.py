@@ -31,8 +31,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from .agents import free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -67,22 +65,30 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _lines(scrapes: Iterable[Scrape], job: str) -> Iterator[tuple[str, float, float]]:
-    """(series with labels, value, time) of every sample, in time order per scrape."""
+def _lines(scrapes: Iterable[Scrape], job: str) -> Iterator[tuple[str, str, float]]:
+    """(series with instance and job labels, value text, time) of every sample, in time order.
+
+    Exposition lines are `name value` or `name{labels} value`; label text is kept as written
+    (both formats escape alike), so the same bytes reach both servers.
+    """
     for instance, at, text in sorted(scrapes, key=lambda s: s[1]):
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = {**sample.labels, "instance": instance, "job": job}
-                inner = ",".join(
-                    f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())
-                )
-                yield f"{sample.name}{{{inner}}}", float(sample.value), at
+        extra = f'instance="{_escape(instance)}",job="{job}"'
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, value = line.rsplit(" ", 1)
+            if series.endswith("}"):
+                inner = series[series.index("{") + 1 : -1]
+                series = f"{series[: series.index('{')]}{{{inner + ',' if inner else ''}{extra}}}"
+            else:
+                series = f"{series}{{{extra}}}"
+            yield series, value, at
 
 
 def openmetrics(scrapes: Iterable[Scrape], job: str = "node") -> str:
     """The scrapes as OpenMetrics without metadata (all of type unknown), for promtool."""
     body = [
-        f"{series} {value!r} {at:.3f}" for series, value, at in _lines(scrapes, job)
+        f"{series} {value} {at:.3f}" for series, value, at in _lines(scrapes, job)
     ]
     return "\n".join([*body, "# EOF", ""])
 
@@ -90,7 +96,7 @@ def openmetrics(scrapes: Iterable[Scrape], job: str = "node") -> str:
 def exposition_ms(scrapes: Iterable[Scrape], job: str = "node") -> str:
     """The scrapes as exposition text with millisecond timestamps, for VictoriaMetrics' import."""
     return "".join(
-        f"{series} {value!r} {round(at * 1000)}\n"
+        f"{series} {value} {round(at * 1000)}\n"
         for series, value, at in _lines(scrapes, job)
     )
 

@@ -26,7 +26,7 @@ kept (they are the same exporter). Nothing here imports Home Assistant.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 import json
 import math
@@ -48,7 +48,8 @@ from .node_exporter import CPU_CHIPS, VIRTUAL_INTERFACES
 
 # --- Shared with the other agents -----------------------------------------------------------------
 # Minimal local copies of what `agents/readings.py` (branch `agents`) provides to every agent:
-# `finite`, `plausible` and TEMPERATURE_RANGE; VIRTUAL_INTERFACES and CPU_CHIPS move there too.
+# `plausible` and TEMPERATURE_RANGE; VIRTUAL_INTERFACES and CPU_CHIPS move there too; and of
+# `http.async_off_loop` from the same branch.
 # When it lands, import them from there and delete this block.
 
 TEMPERATURE_RANGE = (-40.0, 125.0)
@@ -59,6 +60,11 @@ _MAX_BYTES = 2**63 - 1
 _MAX_RATE = 1e12
 _EARLIEST_BOOT = 946_684_800
 _BOOT_AHEAD = 86_400
+
+
+async def async_off_loop[*Ts, T](func: Callable[[*Ts], T], *args: *Ts) -> T:
+    """func(*args) in the event loop's default executor (Home Assistant's own, there)."""
+    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
 
 def _within(value: float | None, low: float, high: float) -> float | None:
@@ -131,6 +137,11 @@ RAW_DAYS = 7
 MAX_IMPORT_DAYS = 90
 """Days imported at most (the hourly tier's retention)."""
 HOUR = 3600
+OFF_LOOP_BYTES = 64 * 1024
+"""Answers larger than this are decoded and turned into Samples in the executor: about 1 ms of
+work on the event loop at most (a 200-node poll is ~300 kB, a raw import chunk ~300 kB)."""
+OFF_LOOP_ENTRIES = 1000
+"""Poll entries (about 15 per node) above which the Samples are built in the executor."""
 
 API = "/api/v1"
 
@@ -769,41 +780,62 @@ class PrometheusClient(HttpAgentClient):
             {"Authorization": f"Bearer {config.token}"} if config.token else {}
         )
 
-    async def _async_api(self, path: str, params: Mapping[str, str], what: str) -> Any:
-        """GET an API path with a query string; the answer's data."""
+    async def _async_api[T](
+        self,
+        path: str,
+        params: Mapping[str, str],
+        what: str,
+        then: Callable[[Any], T],
+    ) -> T:
+        """GET an API path; then(the answer's data), off the event loop for a big answer."""
         query = f"?{urlencode(params)}" if params else ""
         reply = await self._async_get(
             f"{self._prefix}{API}{path}{query}", self._headers
         )
-        return decode(reply, what)
+        if len(reply.body) > OFF_LOOP_BYTES:
+            return await async_off_loop(_decoded, reply, what, then)
+        return _decoded(reply, what, then)
 
-    async def async_query(self, query: str, time: float | None = None) -> Any:
-        """An instant query's data."""
+    async def async_query[T](
+        self,
+        query: str,
+        time: float | None = None,
+        *,
+        then: Callable[[Any], T],
+    ) -> T:
+        """An instant query's answer through then (e.g. `vector_entries`)."""
         params = {"query": query}
         if time is not None:
             params["time"] = f"{time:.3f}"
-        return await self._async_api("/query", params, "query")
+        return await self._async_api("/query", params, "query", then)
 
-    async def async_query_range(
-        self, query: str, start: int, end: int, step: int
-    ) -> Any:
-        """A range query's data, evaluated at start, start + step, … up to end."""
+    async def async_query_range[T](
+        self,
+        query: str,
+        start: int,
+        end: int,
+        step: int,
+        *,
+        then: Callable[[Any], T],
+    ) -> T:
+        """A range query evaluated at start, start + step, … up to end, through then."""
         params = {
             "query": query,
             "start": str(start),
             "end": str(end),
             "step": f"{step}s",
         }
-        return await self._async_api("/query_range", params, "query_range")
+        return await self._async_api("/query_range", params, "query_range", then)
 
     async def async_test(self) -> ServerInfo:
         """Prove that a Prometheus API answers here (buildinfo, else a query) and with these credentials."""
         try:
-            data = await self._async_api("/status/buildinfo", {}, "buildinfo")
+            data = await self._async_api(
+                "/status/buildinfo", {}, "buildinfo", lambda data: data
+            )
         except InvalidResponse:
             # Thanos, Mimir and some proxies have no buildinfo: a query proves the API.
-            data = await self.async_query("vector(1)")
-            vector_entries(data)
+            await self.async_query("vector(1)", then=vector_entries)
             return ServerInfo(version=None, buildinfo=False)
         version = data.get("version") if isinstance(data, dict) else None
         return ServerInfo(
@@ -813,7 +845,9 @@ class PrometheusClient(HttpAgentClient):
 
     async def async_discover(self) -> list[Node]:
         """The node_exporter targets: instance, job, host name, up, scrape interval."""
-        return build_nodes(vector_entries(await self.async_query(discovery_query())))
+        return await self.async_query(
+            discovery_query(), then=lambda data: build_nodes(vector_entries(data))
+        )
 
     async def async_poll(
         self,
@@ -830,9 +864,14 @@ class PrometheusClient(HttpAgentClient):
         """
         timestamp = int(self._clock() if at is None else at)
         queries = poll_queries(window, instances, batches)
-        answers = await asyncio.gather(*(self.async_query(q, at) for q in queries))
-        entries = [entry for data in answers for entry in vector_entries(data)]
-        nodes = build_poll(entries, timestamp)
+        answers = await asyncio.gather(
+            *(self.async_query(q, at, then=vector_entries) for q in queries)
+        )
+        entries = [entry for answer in answers for entry in answer]
+        if len(entries) > OFF_LOOP_ENTRIES:
+            nodes = await async_off_loop(build_poll, entries, timestamp)
+        else:
+            nodes = build_poll(entries, timestamp)
         if instances is not None:
             chosen = set(instances)
             nodes = {i: s for i, s in nodes.items() if i in chosen}
@@ -846,13 +885,14 @@ class PrometheusClient(HttpAgentClient):
         selector = _selector(
             "node_memory_MemTotal_bytes", f"instance={promql_string(instance)}"
         )
-        data = await self.async_query_range(
+        entries = await self.async_query_range(
             f"count_over_time({selector}[1h])",
             start + HOUR,
             now // HOUR * HOUR + HOUR,
             HOUR,
+            then=matrix_entries,
         )
-        times = [ts for _, points in matrix_entries(data) for ts, v in points if v]
+        times = [ts for _, points in entries for ts, v in points if v]
         return min(times) - HOUR if times else None
 
     async def async_import_chunk(
@@ -871,12 +911,25 @@ class PrometheusClient(HttpAgentClient):
             last = chunk.end - 1 - (chunk.end - 1 - chunk.start) % step
             if last < chunk.start:
                 return []
-            data = await self.async_query_range(query, chunk.start, last, step)
-            return build_range_samples(matrix_entries(data))
+            return await self.async_query_range(
+                query,
+                chunk.start,
+                last,
+                step,
+                then=lambda data: build_range_samples(matrix_entries(data)),
+            )
         query = batch(history_stat_queries(window, step, instance, fields))
         # Evaluated at the hour's last second, a [1h] subquery covers exactly [hour, hour + 1h).
         offset = HOUR - 1
-        data = await self.async_query_range(
-            query, chunk.start + offset, chunk.end - HOUR + offset, HOUR
+        return await self.async_query_range(
+            query,
+            chunk.start + offset,
+            chunk.end - HOUR + offset,
+            HOUR,
+            then=lambda data: build_hours(matrix_entries(data), offset=offset),
         )
-        return build_hours(matrix_entries(data), offset=offset)
+
+
+def _decoded[T](reply: Reply, what: str, then: Callable[[Any], T]) -> T:
+    """then(the answer's data)."""
+    return then(decode(reply, what))
