@@ -547,7 +547,8 @@ def matrix_entries(
             for point in values
             if isinstance(point, list)
             and len(point) == 2
-            and isinstance(point[0], float)
+            and isinstance(point[0], int | float)
+            and not isinstance(point[0], bool)
             and math.isfinite(point[0])
         ]
         out.append((metric, series))
