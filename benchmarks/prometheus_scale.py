@@ -65,21 +65,10 @@ def history(days: int = 7, step: int = 60) -> list[Scrape]:
     from tests.e2e.prom_servers import fleet_payload
 
     now = int(time.time()) - 120
-    out: list[Scrape] = []
-    for at in range(now - days * 86_400, now, step):
-        text = fleet_payload(7, float(at))
-        out.append(
-            (
-                HISTORY_NODE,
-                float(at),
-                "".join(
-                    line + "\n"
-                    for line in text.splitlines()
-                    if not line.startswith("node_vmstat_filler")
-                ),
-            )
-        )
-    return out
+    return [
+        (HISTORY_NODE, float(at), fleet_payload(7, float(at), filler=False))
+        for at in range(now - days * 86_400, now, step)
+    ]
 
 
 async def timed(
@@ -108,7 +97,9 @@ async def bench(kind: str, nodes: int, runs: int) -> None:
     child = multiprocessing.Process(target=_serve_fleet, args=(queue,), daemon=True)
     child.start()
     address = queue.get(timeout=30)
-    server = MetricsServer(kind, fleet=(address, nodes), scrape_interval="5s")
+    server = MetricsServer(
+        kind, fleet=(address, nodes), scrape_interval="5s", scrape_timeout="4s"
+    )
     try:
         started = time.perf_counter()
         scrapes = history()

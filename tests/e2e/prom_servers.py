@@ -87,9 +87,7 @@ def _lines(scrapes: Iterable[Scrape], job: str) -> Iterator[tuple[str, str, floa
 
 def openmetrics(scrapes: Iterable[Scrape], job: str = "node") -> str:
     """The scrapes as OpenMetrics without metadata (all of type unknown), for promtool."""
-    body = [
-        f"{series} {value} {at:.3f}" for series, value, at in _lines(scrapes, job)
-    ]
+    body = [f"{series} {value} {at:.3f}" for series, value, at in _lines(scrapes, job)]
     return "\n".join([*body, "# EOF", ""])
 
 
@@ -111,6 +109,7 @@ class MetricsServer:
     fleet: tuple[str, int] | None = None
     """(host:port of a FleetExporter, number of nodes): one target per made-up node."""
     scrape_interval: str = "1s"
+    scrape_timeout: str = "1s"
     extra_args: Sequence[str] = ()
     """More command-line flags (basic auth)."""
     port: int = field(default_factory=free_port)
@@ -156,7 +155,10 @@ class MetricsServer:
                 }
             )
         config = {
-            "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": "1s"},
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "scrape_timeout": self.scrape_timeout,
+            },
             "scrape_configs": jobs,
         }
         return json.dumps(config)  # YAML is a superset of JSON
@@ -311,7 +313,7 @@ def running(kind: str, **kwargs: Any) -> Iterator[MetricsServer]:
         server.remove()
 
 
-def fleet_payload(node: int, at: float) -> str:
+def fleet_payload(node: int, at: float, *, filler: bool = True) -> str:
     """A node_exporter-like scrape of made-up node `node` at time `at` (counters grow with time).
 
     The series the integration reads, plus as many others as a small real node sends (about 500
@@ -369,7 +371,8 @@ def fleet_payload(node: int, at: float) -> str:
             f'node_hwmon_temp_celsius{{chip="platform_coretemp_0",sensor="temp{sensor}"}} {40 + node % 20 + sensor}'
         )
     # Filler: what a real node sends besides (vmstat, netstat, scrape metadata).
-    lines += [f'node_vmstat_filler{{n="{i}"}} {i * up_for:.0f}' for i in range(430)]
+    if filler:
+        lines += [f'node_vmstat_filler{{n="{i}"}} {i * up_for:.0f}' for i in range(430)]
     return "\n".join(lines) + "\n"
 
 
