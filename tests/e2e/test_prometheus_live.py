@@ -192,7 +192,12 @@ async def test_server_outage_and_recovery(
 ) -> None:
     """A stopped server is CannotConnect for the whole fleet; restarted, the nodes come back."""
     client = client_for(session, server.url)
-    assert await client.async_poll(10)
+    live = f"127.0.0.1:{node_exporter.port}"
+    polled = await client.async_poll(10)
+    (down,) = set(polled) - {live}
+    # A few chosen nodes are filtered on the server.
+    assert set(await client.async_poll(10, instances=[live])) == {live}
+    assert await client.async_poll(10, instances=[down]) == {down: None}
     server.stop()
     with pytest.raises(CannotConnect):
         await client.async_poll(10)
