@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from unittest.mock import MagicMock
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -15,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
-from .conftest import FULL_SAMPLE, NOW
+from .conftest import FULL_SAMPLE, NOW, async_next_poll
 
 EXPECTED = {
     "sensor.nas_cpu_usage": ("12.5", "%"),
@@ -98,3 +99,46 @@ async def test_rates_appear_on_second_poll(
     coordinator.async_set_updated_data(replace(FULL_SAMPLE, cpu_percent=3.25))
     await hass.async_block_till_done()
     assert hass.states.get("sensor.nas_cpu_usage").state == "3.25"
+
+
+@pytest.mark.parametrize(
+    "boot_time",
+    [10**12, NOW - 10**30],
+    ids=["node_boot_time_seconds_1e12", "glances_uptime_of_30_digits"],
+)
+async def test_absurd_boot_time_at_setup(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    boot_time: int,
+) -> None:
+    """A boot time no datetime can hold leaves out Last boot, not the whole platform."""
+    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, boot_time=boot_time)
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    assert hass.states.get("sensor.nas_last_boot") is None
+
+
+@pytest.mark.parametrize(
+    "boot_time",
+    [10**12, NOW - 10**30],
+    ids=["node_boot_time_seconds_1e12", "glances_uptime_of_30_digits"],
+)
+async def test_absurd_boot_time_in_a_later_poll(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    boot_time: int,
+) -> None:
+    """A later absurd boot time makes Last boot unavailable; every other state is written."""
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, cpu_percent=55.0, boot_time=boot_time
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_last_boot").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
+    assert "Traceback" not in caplog.text

@@ -91,11 +91,17 @@ def _rate(key: str) -> HomelabSensorDescription:
 
 
 def _boot_time(sample: Sample) -> datetime | None:
-    return (
-        None
-        if sample.boot_time is None
-        else datetime.fromtimestamp(sample.boot_time, UTC)
-    )
+    """When the server booted; None when the agent's figure fits no datetime.
+
+    Value functions run in setup and in every coordinator update: one that raised would leave
+    the platform without sensors, or the listeners after it with stale states.
+    """
+    if sample.boot_time is None:
+        return None
+    try:
+        return datetime.fromtimestamp(sample.boot_time, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 SENSORS: tuple[HomelabSensorDescription, ...] = (
