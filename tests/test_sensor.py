@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
-from .conftest import FULL_SAMPLE, NOW, async_next_poll
+from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
 
 EXPECTED = {
     "sensor.nas_cpu_usage": ("12.5", "%"),
@@ -142,3 +142,15 @@ async def test_absurd_boot_time_in_a_later_poll(
     assert hass.states.get("sensor.nas_last_boot").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
     assert "Traceback" not in caplog.text
+
+
+async def test_device_of_an_ipv6_server(
+    hass: HomeAssistant, device_registry: dr.DeviceRegistry, mock_client: MagicMock
+) -> None:
+    """The device's link to the agent brackets an IPv6 address, as the client's URL does."""
+    make_entry(host="fd00::10", server_id="v6").add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
+    assert device is not None
+    assert device.configuration_url == "http://[fd00::10]:9100"
