@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import json
 from unittest.mock import MagicMock
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
 
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
+from .agent_mocks import FIXTURES, mock_glances
 from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
 
 EXPECTED = {
@@ -154,3 +160,63 @@ async def test_device_of_an_ipv6_server(
     device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
     assert device is not None
     assert device.configuration_url == "http://[fd00::10]:9100"
+
+
+async def test_metric_appearing_later_gets_its_sensor_without_reload(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """lm-sensors installed on a running server: CPU temperature is added at the next poll, once."""
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, temperature_celsius=None
+    )
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_cpu_temperature") is None
+
+    mock_client.async_fetch.return_value = FULL_SAMPLE
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_cpu_temperature").state == "47.0"
+    assert mock_entry.state is ConfigEntryState.LOADED
+
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, temperature_celsius=52.0
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_cpu_temperature").state == "52.0"
+    entries = er.async_entries_for_config_entry(entity_registry, mock_entry.entry_id)
+    assert [e.unique_id for e in entries].count("nas_temperature_celsius") == 1
+    assert "already exists" not in caplog.text
+
+
+async def test_glances_sensors_plugin_enabled_later(
+    hass: HomeAssistant,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A Glances server whose sensors plugin was disabled gets CPU temperature once it is enabled."""
+    entry = make_entry(
+        "glances", host="192.168.1.20", port=61208, server_id="media", title="Media"
+    )
+    base = "http://192.168.1.20:61208"
+    mock_glances(
+        aioclient_mock, base, overrides={"sensors": (400, {"detail": "Unknown plugin"})}
+    )
+    entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.media_cpu_usage") is not None
+    assert hass.states.get("sensor.media_cpu_temperature") is None
+
+    aioclient_mock.clear_requests()
+    sensors = json.loads((FIXTURES / "glances" / "sensors.json").read_text())
+    mock_glances(
+        aioclient_mock, base, round_="v4_second", overrides={"sensors": (200, sensors)}
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.media_cpu_temperature").state == "61.0"

@@ -19,7 +19,7 @@ from homeassistant.const import (
     UnitOfInformation,
     UnitOfTemperature,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .agents.base import Sample
@@ -208,13 +208,27 @@ async def async_setup_entry(
     entry: HomelabConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors of the metrics this server has."""
+    """Create the sensors this server has, and later those of metrics it starts to report."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        HomelabSensor(coordinator, description)
-        for description in SENSORS
-        if _exists(description, coordinator.data)
-    )
+    added: set[str] = set()
+
+    @callback
+    def async_add_new_sensors() -> None:
+        """Add a sensor for each metric that appeared (lm-sensors installed, a plugin enabled)."""
+        new = [
+            description
+            for description in SENSORS
+            if description.key not in added and _exists(description, coordinator.data)
+        ]
+        if new:
+            added.update(description.key for description in new)
+            async_add_entities(
+                HomelabSensor(coordinator, description) for description in new
+            )
+
+    async_add_new_sensors()
+    if len(added) < len(SENSORS):
+        entry.async_on_unload(coordinator.async_add_listener(async_add_new_sensors))
 
 
 class HomelabSensor(HomelabEntity, SensorEntity):
