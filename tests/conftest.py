@@ -17,6 +17,8 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.agents.base import AgentClient, Sample
 from custom_components.homelab_metrics.const import (
@@ -174,3 +176,12 @@ def pytest_runtest_makereport(
         )
         report.outcome = "failed"
         report.longrepr = f"live test skipped where it must run (HOMELAB_METRICS_REQUIRE_E2E=1): {reason}"
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in tests/snapshots/ with Home Assistant's serializer, as core's conftest does.
+
+    The test plugin defines the same fixture, but syrupy's own, registered after it, wins.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)

@@ -1,59 +1,49 @@
-"""Sensor and connectivity entities of a server."""
+"""Sensors of a server: what exists, values, availability, metrics that appear later."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 import json
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    snapshot_platform,
+)
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
 from .agent_mocks import FIXTURES, mock_glances
+from .captured import AGENTS, async_add_captured_server
 from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
 
-EXPECTED = {
-    "sensor.nas_cpu_usage": ("12.5", "%"),
-    "sensor.nas_memory_usage": ("41.25", "%"),
-    "sensor.nas_disk_usage": ("24.9", "%"),
-    "sensor.nas_load_1_min": ("0.42", None),
-    "sensor.nas_load_5_min": ("0.3", None),
-    "sensor.nas_load_15_min": ("0.25", None),
-    "sensor.nas_cpu_temperature": ("47.0", "°C"),
-    "sensor.nas_last_boot": ("2025-11-23T16:00:00+00:00", None),
-}
 
-
-@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
-async def test_sensor_values(hass: HomeAssistant) -> None:
-    """Every metric of the sample becomes a sensor with its unit and classes."""
-    for entity_id, (state, unit) in EXPECTED.items():
-        current = hass.states.get(entity_id)
-        assert current is not None, entity_id
-        assert current.state == state, entity_id
-        assert current.attributes.get("unit_of_measurement") == unit, entity_id
-    cpu = hass.states.get("sensor.nas_cpu_usage")
-    assert cpu.attributes["state_class"] == "measurement"
-    rx = hass.states.get("sensor.nas_network_in")
-    assert rx.attributes["device_class"] == "data_rate"
-    assert rx.attributes["unit_of_measurement"] == "Mbit/s"
-    assert float(rx.state) == pytest.approx(1.0)
-    memory = hass.states.get("sensor.nas_memory_used")
-    assert memory.attributes["unit_of_measurement"] == "GiB"
-    assert float(memory.state) == pytest.approx(3_400_000_000 / 2**30, abs=0.01)
-    assert hass.states.get("sensor.nas_memory_total") is not None
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize("agent", AGENTS)
+async def test_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+    agent: str,
+) -> None:
+    """Every sensor of a real node_exporter and Glances poll: units, classes, precision, states."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
+        entry = await async_add_captured_server(hass, aioclient_mock, freezer, agent)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 
 @pytest.mark.usefixtures("init_integration")
