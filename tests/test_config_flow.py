@@ -358,3 +358,28 @@ async def test_reconfigure_refuses_invalid_host(
     await hass.async_block_till_done()
     assert init_integration.data["host"] == "fd00::11"
     assert init_integration.unique_id == "fd00::11:9101"
+
+
+async def test_reconfigure_same_address_new_settings(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Keeping host and port is not "already configured" against the entry itself."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "host": "192.168.1.10",
+            "port": 9100,
+            "ssl": True,
+            "verify_ssl": False,
+            "username": "prom",
+            "password": "secret",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.unique_id == "192.168.1.10:9100"
+    assert init_integration.data["ssl"] is True
+    assert init_integration.data["username"] == "prom"
+    assert init_integration.data["server_id"] == "nas"
