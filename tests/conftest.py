@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -17,8 +17,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.agents.base import AgentClient, Sample
 from custom_components.homelab_metrics.const import (
     CONF_AGENT,
     CONF_SCAN_INTERVAL,
@@ -126,8 +128,8 @@ def mock_entry() -> MockConfigEntry:
 @pytest.fixture
 def mock_client() -> Generator[MagicMock]:
     """An agent client that answers with FULL_SAMPLE, wherever the integration creates one."""
-    client = MagicMock()
-    client.async_fetch = AsyncMock(return_value=FULL_SAMPLE)
+    client = MagicMock(spec=AgentClient)
+    client.async_fetch.return_value = FULL_SAMPLE
     with (
         patch(
             "custom_components.homelab_metrics.async_create_client", return_value=client
@@ -174,3 +176,12 @@ def pytest_runtest_makereport(
         )
         report.outcome = "failed"
         report.longrepr = f"live test skipped where it must run (HOMELAB_METRICS_REQUIRE_E2E=1): {reason}"
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in tests/snapshots/ with Home Assistant's serializer, as core's conftest does.
+
+    The test plugin defines the same fixture, but syrupy's own, registered after it, wins.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)

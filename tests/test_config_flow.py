@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import MagicMock
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
@@ -229,3 +230,156 @@ async def test_options_flow_rejects_out_of_range(
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_SCAN_INTERVAL: 5}
         )
+
+
+def _default(result: ConfigFlowResult, key: str) -> Any:
+    """The value a form shows in one of its fields."""
+    for marker in result["data_schema"].schema:
+        if marker == key:
+            return marker.default()
+    raise AssertionError(f"no field {key}")
+
+
+INVALID_HOSTS = [
+    "http://10.0.0.5",
+    "https://nas.lan",
+    "nas.lan/metrics",
+    "10.0.0.5/",
+    "nas.lan?x=1",
+    "nas.lan#top",
+    "prom@nas.lan",
+    "nas lan",
+    "nas\t.lan",
+    "10.0.0.5:9100",
+    "fe80::1::2",
+    "[::1",
+    "::1]",
+    "[nas.lan]",
+    "fe80::1%eth0",
+    "-nas.lan",
+    "nas-.lan",
+    "nas..lan",
+    f"{'a' * 64}.lan",
+    "999.1.1.1",
+    "10.0.0",
+    "büro.lan",
+    "   ",
+]
+
+
+@pytest.mark.parametrize("host", INVALID_HOSTS)
+async def test_user_refuses_invalid_host(
+    hass: HomeAssistant, mock_client: MagicMock, host: str
+) -> None:
+    """A scheme, path, query, user, port or anything but an address or a name is refused, input kept."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": host}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"host": "invalid_host"}
+    assert _default(result, "host") == host
+    assert _default(result, "name") == "Media box"
+    mock_client.async_fetch.assert_not_awaited()
+
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["host"] == "10.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("host", "stored"),
+    [
+        ("10.0.0.5", "10.0.0.5"),
+        ("nas.lan", "nas.lan"),
+        ("NAS.Lan.", "NAS.Lan."),
+        ("pve", "pve"),
+        ("docker_host", "docker_host"),
+        ("::1", "::1"),
+        ("[::1]", "::1"),
+        (" [2001:DB8:0::5] ", "2001:db8::5"),
+        ("fd00::10", "fd00::10"),
+    ],
+)
+async def test_user_accepts_addresses_and_names(
+    hass: HomeAssistant, mock_client: MagicMock, host: str, stored: str
+) -> None:
+    """IPv4, IPv6 with or without brackets (stored without) and host names are accepted."""
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": host}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["host"] == stored
+    assert result["result"].unique_id == f"{stored.lower()}:61208"
+
+
+async def test_user_ipv6_with_and_without_brackets_is_one_server(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """The same IPv6 address written another way is already configured."""
+    make_entry("glances", host="2001:db8::5", port=61208).add_to_hass(hass)
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": "[2001:DB8:0:0::5]"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize("host", ["http://192.168.1.11", "192.168.1.11/x", "[::1"])
+async def test_reconfigure_refuses_invalid_host(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    host: str,
+) -> None:
+    """Reconfigure refuses the same hosts, keeps the input, and changes nothing until fixed."""
+    mock_client.async_fetch.reset_mock()
+    result = await init_integration.start_reconfigure_flow(hass)
+    user_input = {"host": host, "port": 9101, "ssl": False, "verify_ssl": True}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"host": "invalid_host"}
+    assert _default(result, "host") == host
+    assert _default(result, "port") == 9101
+    mock_client.async_fetch.assert_not_awaited()
+    assert init_integration.data["host"] == "192.168.1.10"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**user_input, "host": "[fd00::11]"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data["host"] == "fd00::11"
+    assert init_integration.unique_id == "fd00::11:9101"
+
+
+async def test_reconfigure_same_address_new_settings(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Keeping host and port is not "already configured" against the entry itself."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "host": "192.168.1.10",
+            "port": 9100,
+            "ssl": True,
+            "verify_ssl": False,
+            "username": "prom",
+            "password": "secret",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.unique_id == "192.168.1.10:9100"
+    assert init_integration.data["ssl"] is True
+    assert init_integration.data["username"] == "prom"
+    assert init_integration.data["server_id"] == "nas"

@@ -17,6 +17,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
 
 from custom_components.homelab_metrics.agents.base import (
     CannotConnect,
@@ -29,6 +32,7 @@ from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.store import HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
 
+from .captured import CAPTURED_AT, async_add_captured_server
 from .conftest import FULL_SAMPLE, async_next_poll, make_entry
 
 
@@ -242,3 +246,17 @@ async def test_remove_entry_deletes_history(
         assert await reopened.async_latest_ts("other") == FULL_SAMPLE.timestamp
     finally:
         await reopened.async_close()
+
+
+async def test_samples_are_timed_by_home_assistants_clock(
+    hass: HomeAssistant,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The agent client reads Home Assistant's clock: a sample's time and rate intervals follow it."""
+    entry = await async_add_captured_server(hass, aioclient_mock, freezer, "glances")
+    sample = entry.runtime_data.coordinator.data
+    assert sample.timestamp == int(CAPTURED_AT.timestamp()) + 61
+    # Glances' boot time is now - uptime, so it is on the frozen day too.
+    assert sample.boot_time is not None
+    assert abs(sample.boot_time - CAPTURED_AT.timestamp()) < 86_400

@@ -1,52 +1,49 @@
-"""Sensor and connectivity entities of a server."""
+"""Sensors of a server: what exists, values, availability, metrics that appear later."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from unittest.mock import MagicMock
+import json
+from unittest.mock import MagicMock, patch
 
-from homeassistant.const import STATE_UNAVAILABLE
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    snapshot_platform,
+)
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
-from .conftest import FULL_SAMPLE, NOW
-
-EXPECTED = {
-    "sensor.nas_cpu_usage": ("12.5", "%"),
-    "sensor.nas_memory_usage": ("41.25", "%"),
-    "sensor.nas_disk_usage": ("24.9", "%"),
-    "sensor.nas_load_1_min": ("0.42", None),
-    "sensor.nas_load_5_min": ("0.3", None),
-    "sensor.nas_load_15_min": ("0.25", None),
-    "sensor.nas_cpu_temperature": ("47.0", "°C"),
-    "sensor.nas_last_boot": ("2025-11-23T16:00:00+00:00", None),
-}
+from .agent_mocks import FIXTURES, mock_glances
+from .captured import AGENTS, async_add_captured_server
+from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
 
 
-@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
-async def test_sensor_values(hass: HomeAssistant) -> None:
-    """Every metric of the sample becomes a sensor with its unit and classes."""
-    for entity_id, (state, unit) in EXPECTED.items():
-        current = hass.states.get(entity_id)
-        assert current is not None, entity_id
-        assert current.state == state, entity_id
-        assert current.attributes.get("unit_of_measurement") == unit, entity_id
-    cpu = hass.states.get("sensor.nas_cpu_usage")
-    assert cpu.attributes["state_class"] == "measurement"
-    rx = hass.states.get("sensor.nas_network_in")
-    assert rx.attributes["device_class"] == "data_rate"
-    assert rx.attributes["unit_of_measurement"] == "Mbit/s"
-    assert float(rx.state) == pytest.approx(1.0)
-    memory = hass.states.get("sensor.nas_memory_used")
-    assert memory.attributes["unit_of_measurement"] == "GiB"
-    assert float(memory.state) == pytest.approx(3_400_000_000 / 2**30, abs=0.01)
-    assert hass.states.get("sensor.nas_memory_total") is not None
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize("agent", AGENTS)
+async def test_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+    agent: str,
+) -> None:
+    """Every sensor of a real node_exporter and Glances poll: units, classes, precision, states."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
+        entry = await async_add_captured_server(hass, aioclient_mock, freezer, agent)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -98,3 +95,118 @@ async def test_rates_appear_on_second_poll(
     coordinator.async_set_updated_data(replace(FULL_SAMPLE, cpu_percent=3.25))
     await hass.async_block_till_done()
     assert hass.states.get("sensor.nas_cpu_usage").state == "3.25"
+
+
+@pytest.mark.parametrize(
+    "boot_time",
+    [10**12, NOW - 10**30],
+    ids=["node_boot_time_seconds_1e12", "glances_uptime_of_30_digits"],
+)
+async def test_absurd_boot_time_at_setup(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    boot_time: int,
+) -> None:
+    """A boot time no datetime can hold leaves out Last boot, not the whole platform."""
+    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, boot_time=boot_time)
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    assert hass.states.get("sensor.nas_last_boot") is None
+
+
+@pytest.mark.parametrize(
+    "boot_time",
+    [10**12, NOW - 10**30],
+    ids=["node_boot_time_seconds_1e12", "glances_uptime_of_30_digits"],
+)
+async def test_absurd_boot_time_in_a_later_poll(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    boot_time: int,
+) -> None:
+    """A later absurd boot time makes Last boot unavailable; every other state is written."""
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, cpu_percent=55.0, boot_time=boot_time
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_last_boot").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
+    assert "Traceback" not in caplog.text
+
+
+async def test_device_of_an_ipv6_server(
+    hass: HomeAssistant, device_registry: dr.DeviceRegistry, mock_client: MagicMock
+) -> None:
+    """The device's link to the agent brackets an IPv6 address, as the client's URL does."""
+    make_entry(host="fd00::10", server_id="v6").add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
+    assert device is not None
+    assert device.configuration_url == "http://[fd00::10]:9100"
+
+
+async def test_metric_appearing_later_gets_its_sensor_without_reload(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """lm-sensors installed on a running server: CPU temperature is added at the next poll, once."""
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, temperature_celsius=None
+    )
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_cpu_temperature") is None
+
+    mock_client.async_fetch.return_value = FULL_SAMPLE
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_cpu_temperature").state == "47.0"
+    assert mock_entry.state is ConfigEntryState.LOADED
+
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, temperature_celsius=52.0
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_cpu_temperature").state == "52.0"
+    entries = er.async_entries_for_config_entry(entity_registry, mock_entry.entry_id)
+    assert [e.unique_id for e in entries].count("nas_temperature_celsius") == 1
+    assert "already exists" not in caplog.text
+
+
+async def test_glances_sensors_plugin_enabled_later(
+    hass: HomeAssistant,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A Glances server whose sensors plugin was disabled gets CPU temperature once it is enabled."""
+    entry = make_entry(
+        "glances", host="192.168.1.20", port=61208, server_id="media", title="Media"
+    )
+    base = "http://192.168.1.20:61208"
+    mock_glances(
+        aioclient_mock, base, overrides={"sensors": (400, {"detail": "Unknown plugin"})}
+    )
+    entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.media_cpu_usage") is not None
+    assert hass.states.get("sensor.media_cpu_temperature") is None
+
+    aioclient_mock.clear_requests()
+    sensors = json.loads((FIXTURES / "glances" / "sensors.json").read_text())
+    mock_glances(
+        aioclient_mock, base, round_="v4_second", overrides={"sensors": (200, sensors)}
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.media_cpu_temperature").state == "61.0"

@@ -8,7 +8,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import HomelabConfigEntry
 from .entity import HomelabEntity
@@ -25,7 +25,7 @@ ONLINE = BinarySensorEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HomelabConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the server's connectivity sensor."""
     async_add_entities([HomelabOnlineSensor(entry.runtime_data.coordinator, ONLINE)])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import ipaddress
 import logging
+import re
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -80,6 +82,40 @@ def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     }
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+"""One label of a host name: RFC 1123, plus the underscore Docker and some DHCP servers hand out."""
+
+
+def _host(text: str) -> str | None:
+    """The host to store (IPv6 without brackets), or None when it is no address or name.
+
+    The host goes into the agent's URL between "//" and ":port": a scheme, path, query, fragment
+    or user part would change what is requested, so only an address or a name is accepted.
+    """
+    host = text.strip()
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            return None  # a "%zone" would need escaping in the URL
+        return address.compressed
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    if (
+        bracketed
+        or not name.isascii()
+        or len(name) > 253
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        # A numeric last label reads as a (malformed) IPv4 address: 999.1.1.1, 10.0.0.
+        or labels[-1].isdigit()
+    ):
+        return None
+    return host
+
+
 def _normalise(agent: AgentKind, user_input: Mapping[str, Any]) -> dict[str, Any]:
     """Connection settings with the agent's default port and no empty credentials."""
     data: dict[str, Any] = {
@@ -136,23 +172,26 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             agent = AgentKind(user_input[CONF_AGENT])
-            data = _normalise(agent, user_input)
-            await self.async_set_unique_id(
-                f"{data[CONF_HOST].lower()}:{data[CONF_PORT]}"
-            )
-            self._abort_if_unique_id_configured()
-            if (error := await self._async_try_connect(agent, data)) is None:
-                name = str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
-                return self.async_create_entry(
-                    title=name,
-                    data={
-                        CONF_AGENT: agent.value,
-                        CONF_SERVER_ID: self._server_id(name),
-                        **data,
-                    },
-                    options={CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL},
-                )
-            errors["base"] = error
+            if (host := _host(str(user_input[CONF_HOST]))) is None:
+                errors[CONF_HOST] = "invalid_host"
+            else:
+                data = _normalise(agent, {**user_input, CONF_HOST: host})
+                await self.async_set_unique_id(_unique_id(data))
+                self._abort_if_unique_id_configured()
+                if (error := await self._async_try_connect(agent, data)) is None:
+                    name = (
+                        str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
+                    )
+                    return self.async_create_entry(
+                        title=name,
+                        data={
+                            CONF_AGENT: agent.value,
+                            CONF_SERVER_ID: self._server_id(name),
+                            **data,
+                        },
+                        options={CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL},
+                    )
+                errors["base"] = error
 
         defaults = user_input or {}
         schema = vol.Schema(
@@ -183,19 +222,22 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         agent = AgentKind(entry.data[CONF_AGENT])
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _normalise(agent, user_input)
-            unique_id = f"{data[CONF_HOST].lower()}:{data[CONF_PORT]}"
-            if unique_id != entry.unique_id:
-                await self.async_set_unique_id(unique_id)
-                self._abort_if_unique_id_configured()
-            if (error := await self._async_try_connect(agent, data)) is None:
-                return self._async_update(
-                    entry,
-                    unique_id=unique_id,
-                    data={**_kept(entry), **data},
-                    reason="reconfigure_successful",
-                )
-            errors["base"] = error
+            if (host := _host(str(user_input[CONF_HOST]))) is None:
+                errors[CONF_HOST] = "invalid_host"
+            else:
+                data = _normalise(agent, {**user_input, CONF_HOST: host})
+                unique_id = _unique_id(data)
+                if unique_id != entry.unique_id:
+                    await self.async_set_unique_id(unique_id)
+                    self._abort_if_unique_id_configured()
+                if (error := await self._async_try_connect(agent, data)) is None:
+                    return self._async_update(
+                        entry,
+                        unique_id=unique_id,
+                        data={**_kept(entry), **data},
+                        reason="reconfigure_successful",
+                    )
+                errors["base"] = error
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=vol.Schema(_connection_schema(user_input or entry.data)),
@@ -262,6 +304,11 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: ConfigEntry) -> HomelabOptionsFlow:
         """Options of a server: its scan interval."""
         return HomelabOptionsFlow()
+
+
+def _unique_id(data: Mapping[str, Any]) -> str:
+    """One server is one host and port, whatever the case of its name."""
+    return f"{data[CONF_HOST].lower()}:{data[CONF_PORT]}"
 
 
 def _kept(entry: ConfigEntry) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
 from typing import Any
 
-from aiohttp import ClientSession
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     CONF_HOST,
@@ -22,6 +21,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .agents.base import (
     AgentClient,
@@ -63,10 +63,15 @@ class HomelabData:
 
 type HomelabConfigEntry = ConfigEntry[HomelabData]
 
-_CLIENTS: dict[AgentKind, Callable[[ClientSession, AgentConfig], AgentClient]] = {
+_CLIENTS: dict[AgentKind, type[NodeExporterClient | GlancesClient]] = {
     AgentKind.NODE_EXPORTER: NodeExporterClient,
     AgentKind.GLANCES: GlancesClient,
 }
+
+
+def _now() -> float:
+    """Home Assistant's clock in epoch seconds: sample times and rate intervals come from it."""
+    return dt_util.utcnow().timestamp()
 
 
 def async_create_client(
@@ -82,7 +87,7 @@ def async_create_client(
         password=data.get(CONF_PASSWORD),
     )
     session = async_get_clientsession(hass, verify_ssl=config.verify_ssl)
-    return _CLIENTS[agent](session, config)
+    return _CLIENTS[agent](session, config, clock=_now)
 
 
 class HomelabCoordinator(DataUpdateCoordinator[Sample]):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SSL
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .agents.base import AgentConfig
 from .const import DOMAIN, AgentKind
 from .coordinator import HomelabCoordinator
 
@@ -30,8 +31,9 @@ class HomelabEntity(CoordinatorEntity[HomelabCoordinator]):
             identifiers={(DOMAIN, coordinator.server_id)},
             name=entry.title,
             model=_AGENT_NAMES[coordinator.agent],
-            configuration_url=(
-                f"{'https' if entry.data.get('ssl') else 'http'}://"
-                f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}"
-            ),
+            configuration_url=AgentConfig(
+                host=entry.data[CONF_HOST],
+                port=entry.data[CONF_PORT],
+                ssl=bool(entry.data.get(CONF_SSL)),
+            ).base_url,
         )
