@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import AgentClient, Sample
+from custom_components.homelab_metrics.agents.base import AgentClient, AgentInfo, Sample
 from custom_components.homelab_metrics.const import (
     CONF_AGENT,
     CONF_SCAN_INTERVAL,
@@ -130,6 +130,7 @@ def mock_client() -> Generator[MagicMock]:
     """An agent client that answers with FULL_SAMPLE, wherever the integration creates one."""
     client = MagicMock(spec=AgentClient)
     client.async_fetch.return_value = FULL_SAMPLE
+    client.info = AgentInfo(hostname="nas.lan", agent_version="1.5.0")
     with (
         patch(
             "custom_components.homelab_metrics.async_create_client", return_value=client

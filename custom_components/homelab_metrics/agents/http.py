@@ -12,6 +12,7 @@ import aiohttp
 from .base import (
     MAX_PAYLOAD_BYTES,
     AgentConfig,
+    AgentInfo,
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
@@ -94,6 +95,7 @@ class HttpAgentClient:
         self._session = session
         self._config = config
         self._clock = clock
+        self.info = AgentInfo()
 
     async def _async_get(
         self, path: str, headers: dict[str, str] | None = None
