@@ -1,0 +1,146 @@
+"""The homelab_metrics.export action: its response, the saved file, the data points, its errors."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.homelab_metrics.const import DOMAIN
+
+
+def _device_id(hass: HomeAssistant) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
+    assert device is not None
+    return device.id
+
+
+async def test_service_response_and_saved_file(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The action answers with a working signed link; the saved file equals the download."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass), "range": "7d", "format": "csv", "save": True},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["server_id"] == "nas"
+    assert response["server_name"] == "NAS"
+    assert response["tier"] == "hourly"
+    assert response["format"] == "csv"
+    assert response["filename"] == "nas-metrics-7d-2025-11-24.csv"
+    assert response["rows"] == 3 * 24 + 1
+    saved = Path(response["path"])
+    assert saved == Path(
+        hass.config.path("homelab_metrics", "exports", response["filename"])
+    )
+    client = await hass_client_no_auth()
+    download = await client.get(URL(response["url"]).raw_path_qs)
+    assert download.status == HTTPStatus.OK
+    assert await download.read() == saved.read_bytes()
+
+
+async def test_service_include_data(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """include_data returns the points, usable in templates."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass), "range": "7d", "include_data": True},
+        blocking=True,
+        return_response=True,
+    )
+    points = response["data_points"]
+    assert len(points) == response["rows"] == 3 * 24 + 1
+    assert (
+        max(p["cpu_max"] for p in points) == 12.5
+    )  # the live poll; stored samples reach 6
+    assert "path" not in response
+
+
+async def test_service_rows_without_save(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """Without save or data, the response still counts the rows."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["range"] == "24h"
+    assert response["rows"] == 86400 // 300 + 1
+    assert set(response) == {
+        "server_id",
+        "server_name",
+        "range",
+        "tier",
+        "format",
+        "filename",
+        "rows",
+        "url",
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"range": "1y"}, "invalid_range"),
+        ({"format": "xml"}, "invalid_format"),
+        (
+            {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"},
+            "invalid_window",
+        ),
+    ],
+)
+async def test_service_errors(
+    hass: HomeAssistant, export_history: MockConfigEntry, data: dict[str, str], key: str
+) -> None:
+    """Bad input raises a translated validation error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {"server": _device_id(hass), **data},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == key
+    assert str(err.value)
+
+
+async def test_service_device_errors(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """An unknown device, or one of another integration, is refused by name."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "export", {"server": "nope"}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "unknown_device"
+    other_entry = MockConfigEntry(domain="other")
+    other_entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other_entry.entry_id,
+        identifiers={("other", "x")},
+        name="Printer",
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "export", {"server": device.id}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "not_our_device"
+    assert "Printer" in str(err.value)
