@@ -12,7 +12,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
 from .coordinator import HomelabConfigEntry
 from .export import FORMATS, content_disposition
-from .helpers import EXPORT_URL, ExportError, async_iter_export, async_prepare_export
+from .export_request import EXPORT_URL, ExportError, async_iter_export, prepare_export
 from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class ExportView(HomeAssistantView):
         hass: HomeAssistant = request.app[KEY_HASS]
         query = request.query
         try:
-            plan = await async_prepare_export(
+            plan = prepare_export(
                 hass,
                 server_id,
                 range_=query.get("range"),

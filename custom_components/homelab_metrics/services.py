@@ -19,11 +19,11 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
 from .const import DOMAIN, EXPORT_DIR
-from .helpers import (
+from .export_request import (
     ExportError,
     ExportPlan,
     async_iter_export,
-    async_prepare_export,
+    prepare_export,
     signed_url,
 )
 
@@ -106,7 +106,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         user = await hass.auth.async_get_user(call.context.user_id)
         if user is None or not user.is_admin:
             raise Unauthorized(context=call.context)
-    plan = await async_prepare_export(
+    plan = prepare_export(
         hass,
         _server_id_of(hass, data[ATTR_SERVER]),
         range_=data.get("range"),

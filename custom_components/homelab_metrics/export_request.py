@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from homeassistant.components.http.auth import async_sign_path
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
@@ -96,7 +96,8 @@ class ExportPlan:
         return make_writer(self.fmt, self.tier, meta)
 
 
-async def async_prepare_export(
+@callback
+def prepare_export(
     hass: HomeAssistant,
     server_id: str,
     *,
