@@ -16,8 +16,16 @@ from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_SERVER_ID, DOMAIN, SIGNED_URL_VALIDITY
-from .export import (
-    FORMATS,
+from .export.choices import (
+    CUSTOM_RANGE,
+    DEFAULT_FORMAT,
+    DEFAULT_RANGE,
+    DEFAULT_TIME_ZONE,
+    ExportFormat,
+    ExportRange,
+    ExportTimeZone,
+)
+from .export.writers import (
     ExportMeta,
     ExportWriter,
     aiter_export,
@@ -25,11 +33,10 @@ from .export import (
     safe_filename,
 )
 from .history.metrics import Tier
-from .history.ranges import ExportRange, InvalidWindow, Window, parse_timestamp, resolve
+from .history.ranges import InvalidWindow, Window, parse_timestamp, resolve
 from .history_manager import get_history
 
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
-TIME_ZONES = ("utc", "local")
 
 
 class ExportError(ServiceValidationError):
@@ -54,11 +61,11 @@ class ExportPlan:
     server_id: str
     server_name: str
     range_label: str
-    """"24h", "7d", "30d", "12m", or "custom" for a start/end window."""
+    """An ExportRange's value, or CUSTOM_RANGE for a start/end window."""
     window: Window
-    fmt: str
-    tz: str
-    """"utc" or "local", as requested."""
+    fmt: ExportFormat
+    tz: ExportTimeZone
+    """As requested; time_zone is the zone it stands for."""
     time_zone: tzinfo
     time_zone_name: str
     filename: str
@@ -102,8 +109,8 @@ def prepare_export(
     server_id: str,
     *,
     range_: str | None = None,
-    fmt: str = "csv",
-    tz: str = "utc",
+    fmt: str = DEFAULT_FORMAT,
+    tz: str = DEFAULT_TIME_ZONE,
     start: str | None = None,
     end: str | None = None,
 ) -> ExportPlan:
@@ -116,13 +123,13 @@ def prepare_export(
         raise ExportError("unknown_server", HTTPStatus.NOT_FOUND, server=server_id)
     if get_history(hass).store is None:
         raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
-    if fmt not in FORMATS:
-        raise ExportError("invalid_format", format=fmt, choices=", ".join(FORMATS))
-    if tz not in TIME_ZONES:
-        raise ExportError("invalid_tz", tz=tz)
+    if fmt not in ExportFormat:
+        raise ExportError("invalid_format", format=fmt, choices=", ".join(ExportFormat))
+    if tz not in ExportTimeZone:
+        raise ExportError("invalid_tz", tz=tz, choices=", ".join(ExportTimeZone))
     time_zone: tzinfo = ZoneInfo("UTC")
     time_zone_name = "UTC"
-    if tz == "local":
+    if tz == ExportTimeZone.LOCAL:
         time_zone, time_zone_name = (
             dt_util.get_default_time_zone(),
             hass.config.time_zone,
@@ -142,14 +149,12 @@ def prepare_export(
                 start=parse_timestamp(start, local),
                 end=parse_timestamp(end, local),
             )
-            range_label = "custom"
+            range_label = CUSTOM_RANGE
         else:
-            range_label = range_ or ExportRange.LAST_24_HOURS.value
-            if range_label not in {r.value for r in ExportRange}:
+            range_label = range_ or DEFAULT_RANGE
+            if range_label not in ExportRange:
                 raise ExportError(
-                    "invalid_range",
-                    range=range_label,
-                    choices=", ".join(r.value for r in ExportRange),
+                    "invalid_range", range=range_label, choices=", ".join(ExportRange)
                 )
             # 12 months are whole local days, like the daily buckets they read.
             window = resolve(
@@ -161,15 +166,15 @@ def prepare_export(
         server_id,
         range_label,
         dt_util.utc_from_timestamp(now).astimezone(time_zone).date(),
-        fmt,
+        ExportFormat(fmt),
     )
     return ExportPlan(
         server_id=server_id,
         server_name=names[server_id],
         range_label=range_label,
         window=window,
-        fmt=fmt,
-        tz=tz,
+        fmt=ExportFormat(fmt),
+        tz=ExportTimeZone(tz),
         time_zone=time_zone,
         time_zone_name=time_zone_name,
         filename=filename,

@@ -11,7 +11,8 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
 from .coordinator import HomelabConfigEntry
-from .export import FORMATS, content_disposition
+from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, FORMATS
+from .export.writers import content_disposition
 from .export_request import EXPORT_URL, ExportError, async_iter_export, prepare_export
 from .history_manager import get_history
 
@@ -63,8 +64,8 @@ class ExportView(HomeAssistantView):
                 hass,
                 server_id,
                 range_=query.get("range"),
-                fmt=query.get("format", "csv"),
-                tz=query.get("tz", "utc"),
+                fmt=query.get("format", DEFAULT_FORMAT),
+                tz=query.get("tz", DEFAULT_TIME_ZONE),
                 start=query.get("start"),
                 end=query.get("end"),
             )

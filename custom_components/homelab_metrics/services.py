@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
 from .const import DOMAIN, EXPORT_DIR
+from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, ExportFormat
 from .export_request import (
     ExportError,
     ExportPlan,
@@ -34,10 +35,10 @@ EXPORT_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_SERVER): cv.string,
         vol.Optional("range"): cv.string,
-        vol.Optional("format", default="csv"): cv.string,
+        vol.Optional("format", default=DEFAULT_FORMAT.value): cv.string,
         vol.Optional("start"): cv.string,
         vol.Optional("end"): cv.string,
-        vol.Optional("tz", default="utc"): cv.string,
+        vol.Optional("tz", default=DEFAULT_TIME_ZONE.value): cv.string,
         vol.Optional("save", default=False): cv.boolean,
         vol.Optional("include_data", default=False): cv.boolean,
     }
@@ -82,7 +83,7 @@ async def _async_data_points(
     hass: HomeAssistant, plan: ExportPlan
 ) -> list[dict[str, Any]]:
     """The export's rows as the JSON format's data points."""
-    json_plan = replace(plan, fmt="json")
+    json_plan = replace(plan, fmt=ExportFormat.JSON)
     buffer = bytearray()
     async for chunk in async_iter_export(hass, json_plan, json_plan.writer()):
         buffer += chunk

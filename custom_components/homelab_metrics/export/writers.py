@@ -10,24 +10,12 @@ from math import isfinite
 import re
 from typing import Any, Protocol
 
-from .history.metrics import METRICS, Tier, columns_for
+from ..history.metrics import METRICS, Tier, columns_for
+from .choices import FORMATS, ExportFormat
 
 type Row = tuple[Any, ...]
 """One history row in `columns_for(tier)` order: epoch seconds, then the values."""
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Format:
-    """A file format an export can have."""
-
-    content_type: str
-    extension: str
-
-
-FORMATS: dict[str, Format] = {
-    "csv": Format(content_type="text/csv; charset=utf-8", extension="csv"),
-    "json": Format(content_type="application/json; charset=utf-8", extension="json"),
-}
 
 _INTEGER_COLUMNS = frozenset(
     {
@@ -318,11 +306,11 @@ def _brace(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def make_writer(fmt: str, tier: Tier, meta: ExportMeta) -> ExportWriter:
-    """The writer of a format ("csv" or "json")."""
-    if fmt == "csv":
+def make_writer(fmt: ExportFormat, tier: Tier, meta: ExportMeta) -> ExportWriter:
+    """The writer of a format."""
+    if fmt == ExportFormat.CSV:
         return CsvExportWriter(tier, meta)
-    if fmt == "json":
+    if fmt == ExportFormat.JSON:
         return JsonExportWriter(tier, meta)
     raise ValueError(f"unknown export format {fmt!r}")
 
@@ -359,7 +347,9 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub("_", text).lstrip(".-")[:_MAX_NAME_PART]
 
 
-def safe_filename(server_id: str, range_label: str, day: date, fmt: str) -> str:
+def safe_filename(
+    server_id: str, range_label: str, day: date, fmt: ExportFormat
+) -> str:
     """`{server_id}-metrics-{range}-{YYYY-MM-DD}.{ext}` with nothing a header or a path could misread."""
     extension = FORMATS[fmt].extension
     server = _clean(server_id) or "server"
