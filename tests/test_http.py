@@ -15,7 +15,7 @@ from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.homelab_metrics.const import DOMAIN
@@ -287,9 +287,10 @@ async def test_view_local_time_on_dst_day(
 
 @pytest.mark.usefixtures("export_history")
 async def test_servers_view(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, hass_admin_user: MockUser
 ) -> None:
-    """The card's server list."""
+    """The card's server list; an administrator also sees where each server is."""
+    assert hass_admin_user.is_admin
     client = await hass_client()
     response = await client.get("/api/homelab_metrics/servers")
     assert response.status == HTTPStatus.OK
@@ -299,6 +300,29 @@ async def test_servers_view(
             "name": "NAS",
             "agent": "node_exporter",
             "host": "192.168.1.10",
+            "online": True,
+            "last_sample": EXPORT_NOW,
+        }
+    ]
+
+
+@pytest.mark.usefixtures("export_history")
+async def test_servers_view_hides_hosts_from_other_users(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_read_only_user: MockUser,
+    hass_read_only_access_token: str,
+) -> None:
+    """A user who is not an administrator gets the list without the servers' addresses."""
+    assert not hass_read_only_user.is_admin
+    client = await hass_client(hass_read_only_access_token)
+    response = await client.get("/api/homelab_metrics/servers")
+    assert response.status == HTTPStatus.OK
+    assert await response.json() == [
+        {
+            "server_id": "nas",
+            "name": "NAS",
+            "agent": "node_exporter",
             "online": True,
             "last_sample": EXPORT_NOW,
         }

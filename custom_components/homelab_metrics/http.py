@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from contextlib import aclosing
 import logging
+from typing import Any
 
 from aiohttp import hdrs, web
+from homeassistant.components.http.const import KEY_HASS_USER
+from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
@@ -26,26 +29,28 @@ class ServersView(HomeAssistantView):
     name = "api:homelab_metrics:servers"
 
     async def get(self, request: web.Request) -> web.Response:
-        """List every server with its agent, host, state and newest sample."""
+        """List every server with its agent, state and newest sample; its host for administrators."""
         hass = request.app[KEY_HASS]
+        admin: bool = request[KEY_HASS_USER].is_admin
         store = get_history(hass).store
         entries: list[HomelabConfigEntry] = hass.config_entries.async_entries(DOMAIN)
-        servers = []
+        servers: list[dict[str, Any]] = []
         for entry in entries:
             server_id = entry.data[CONF_SERVER_ID]
             runtime = getattr(entry, "runtime_data", None)
-            servers.append(
-                {
-                    "server_id": server_id,
-                    "name": entry.title,
-                    "agent": entry.data[CONF_AGENT],
-                    "host": entry.data["host"],
-                    "online": bool(runtime and runtime.coordinator.last_update_success),
-                    "last_sample": None
-                    if store is None
-                    else await store.async_latest_ts(server_id),
-                }
+            server: dict[str, Any] = {
+                "server_id": server_id,
+                "name": entry.title,
+                "agent": entry.data[CONF_AGENT],
+            }
+            if admin:
+                # Where a server is reached is part of its configuration, which only admins see.
+                server["host"] = entry.data[CONF_HOST]
+            server["online"] = bool(runtime and runtime.coordinator.last_update_success)
+            server["last_sample"] = (
+                None if store is None else await store.async_latest_ts(server_id)
             )
+            servers.append(server)
         return self.json(servers)
 
 
