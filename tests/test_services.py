@@ -5,11 +5,11 @@ from __future__ import annotations
 from http import HTTPStatus
 from pathlib import Path
 
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
@@ -26,14 +26,16 @@ async def test_service_response_and_saved_file(
     hass: HomeAssistant,
     export_history: MockConfigEntry,
     hass_client_no_auth: ClientSessionGenerator,
+    hass_admin_user: MockUser,
 ) -> None:
-    """The action answers with a working signed link; the saved file equals the download."""
+    """An administrator gets a working signed link and a saved file equal to the download."""
     response = await hass.services.async_call(
         DOMAIN,
         "export",
         {"server": _device_id(hass), "range": "7d", "format": "csv", "save": True},
         blocking=True,
         return_response=True,
+        context=Context(user_id=hass_admin_user.id),
     )
     assert response["server_id"] == "nas"
     assert response["server_name"] == "NAS"
@@ -49,6 +51,34 @@ async def test_service_response_and_saved_file(
     download = await client.get(URL(response["url"]).raw_path_qs)
     assert download.status == HTTPStatus.OK
     assert await download.read() == saved.read_bytes()
+
+
+@pytest.mark.usefixtures("export_history")
+async def test_service_save_refused_to_other_users(
+    hass: HomeAssistant, hass_read_only_user: MockUser
+) -> None:
+    """Writing into the configuration folder is for administrators; others may still export."""
+    exports = Path(hass.config.path("homelab_metrics", "exports"))
+    for user_id in (hass_read_only_user.id, "no-such-user"):
+        with pytest.raises(Unauthorized):
+            await hass.services.async_call(
+                DOMAIN,
+                "export",
+                {"server": _device_id(hass), "save": True},
+                blocking=True,
+                return_response=True,
+                context=Context(user_id=user_id),
+            )
+    assert not exports.exists()
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=hass_read_only_user.id),
+    )
+    assert response["rows"] == 86400 // 300 + 1
 
 
 async def test_service_include_data(
