@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.export.choices import ExportFormat
 from custom_components.homelab_metrics.export.writers import (
     CsvExportWriter,
@@ -29,6 +30,7 @@ from custom_components.homelab_metrics.export.writers import (
     safe_filename,
 )
 from custom_components.homelab_metrics.history.metrics import Tier, columns_for
+from custom_components.homelab_metrics.history.store import HistoryStore
 
 # The headers exactly as DESIGN.md spells them.
 RAW_HEADER = "timestamp,cpu_percent,memory_percent,disk_percent,load_1m,network_rx_bytes_per_second,network_tx_bytes_per_second,temperature_celsius"
@@ -449,3 +451,51 @@ def test_million_rows_in_flat_memory(fmt: str) -> None:
     # Every row is at least its timestamp and seven values.
     assert total > rows * len("2025-11-24T16:00:00+01:00,1,1,1,1,1,1,1")
     assert peak < 5 * 1024 * 1024, f"peak traced memory {peak / 1024 / 1024:.1f} MB"
+
+
+async def test_store_count_is_the_writers_row_count(store: HistoryStore) -> None:
+    """The SQL count a response gives as `rows` equals the rows a writer of the same export writes.
+
+    The history has rolled-up hours and days, hours and days not rolled up yet (newer polls and a
+    late one for a rolled-up hour), the hour and day holding now, and windows that cut buckets.
+    """
+    now = T0 + 2 * 86_400 + 1_800
+    samples = [
+        Sample(timestamp=ts, cpu_percent=float(ts % 11), memory_percent=None)
+        for ts in range(T0 - 3 * 86_400, T0 + 86_400, 600)
+    ]
+    await store.async_add_many("a", samples)
+    await store.async_rollup(T0 + 86_400)
+    await store.async_add_many(
+        "a",
+        [
+            *(
+                Sample(timestamp=ts, cpu_percent=1.0)
+                for ts in range(T0 + 86_400, now, 900)
+            ),
+            Sample(timestamp=T0 - 3_600 + 7, cpu_percent=99.0),
+        ],
+    )
+    windows = [
+        (T0 - 4 * 86_400, now + 1),
+        (T0 - 86_400 + 1_234, T0 + 86_400 + 5_678),
+        (T0 + 86_400, now + 1),
+        (now - 600, now + 1),
+        (T0 - 10 * 86_400, T0 - 9 * 86_400),
+    ]
+    counts: dict[tuple[Tier, int, int], int] = {}
+    for tier in Tier:
+        for start, end in windows:
+            for batch_size in (3, 2000):
+                writer = make_writer(ExportFormat.CSV, tier, make_meta(tier))
+                batches = store.async_query(
+                    "a", tier, start, end, batch_size=batch_size, now=now
+                )
+                async for _chunk in aiter_export(writer, batches):
+                    pass
+                counted = await store.async_count("a", tier, start, end, now=now)
+                assert counted == writer.rows, (tier, start - T0, end - T0, batch_size)
+                counts[tier, start, end] = counted
+    # Nothing after T0 + 1 day is rolled up: its 24 hours and the hour holding now are computed.
+    assert counts[Tier.HOURLY, T0 + 86_400, now + 1] == 25
+    assert counts[Tier.RAW, T0 - 10 * 86_400, T0 - 9 * 86_400] == 0

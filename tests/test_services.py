@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from pathlib import Path
+from unittest.mock import patch
 
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
@@ -14,6 +15,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.history_manager import get_history
 
 
 def _device_id(hass: HomeAssistant) -> str:
@@ -100,19 +102,36 @@ async def test_service_include_data(
     assert "path" not in response
 
 
+@pytest.mark.parametrize(
+    ("data", "rows"),
+    [
+        ({}, 86400 // 300 + 1),
+        ({"range": "7d", "format": "json"}, 3 * 24 + 1),
+        # Three days and the day holding now, which is not rolled up yet.
+        ({"range": "12m"}, 4),
+    ],
+)
 async def test_service_rows_without_save(
-    hass: HomeAssistant, export_history: MockConfigEntry
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    data: dict[str, str],
+    rows: int,
 ) -> None:
-    """Without save or data, the response still counts the rows."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        "export",
-        {"server": _device_id(hass)},
-        blocking=True,
-        return_response=True,
-    )
-    assert response["range"] == "24h"
-    assert response["rows"] == 86400 // 300 + 1
+    """Without save or data, the rows are counted in SQL, not read and formatted to count them."""
+    store = get_history(hass).store
+    assert store is not None
+    with patch.object(
+        store, "async_query", side_effect=AssertionError("rows read only to count them")
+    ):
+        response = await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {"server": _device_id(hass), **data},
+            blocking=True,
+            return_response=True,
+        )
+    assert response["range"] == data.get("range", "24h")
+    assert response["rows"] == rows
     assert set(response) == {
         "server_id",
         "server_name",

@@ -34,6 +34,7 @@ from .export.writers import (
 )
 from .history.metrics import Tier
 from .history.ranges import InvalidWindow, Window, parse_timestamp, resolve
+from .history.store import HistoryStore
 from .history_manager import get_history
 
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
@@ -183,17 +184,29 @@ def prepare_export(
     )
 
 
+def _open_store(hass: HomeAssistant) -> HistoryStore:
+    """The history store; ExportError while no server has it open."""
+    if (store := get_history(hass).store) is None:
+        raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
+    return store
+
+
 async def async_iter_export(
     hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
 ) -> AsyncGenerator[bytes]:
     """The export's bytes, chunk by chunk, straight from the history store."""
-    if (store := get_history(hass).store) is None:
-        raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
-    batches = store.async_query(
+    batches = _open_store(hass).async_query(
         plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
     )
     async for chunk in aiter_export(writer, batches):
         yield chunk
+
+
+async def async_count_rows(hass: HomeAssistant, plan: ExportPlan) -> int:
+    """Rows the export holds, counted in SQL (nothing is read or formatted)."""
+    return await _open_store(hass).async_count(
+        plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
+    )
 
 
 def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:

@@ -23,6 +23,7 @@ from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, ExportFormat
 from .export_request import (
     ExportError,
     ExportPlan,
+    async_count_rows,
     async_iter_export,
     prepare_export,
     signed_url,
@@ -91,14 +92,6 @@ async def _async_data_points(
     return points
 
 
-async def _async_count(hass: HomeAssistant, plan: ExportPlan) -> int:
-    """Rows the download will hold, counted by the same writer that produces it."""
-    writer = plan.writer()
-    async for _chunk in async_iter_export(hass, plan, writer):
-        pass
-    return writer.rows
-
-
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:
     """Prepare an export of one server and answer with its link (and file, and data)."""
     hass = call.hass
@@ -132,7 +125,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         response["data_points"] = await _async_data_points(hass, plan)
         response.setdefault("rows", len(response["data_points"]))
     if "rows" not in response:
-        response["rows"] = await _async_count(hass, plan)
+        response["rows"] = await async_count_rows(hass, plan)
     return response
 
 
