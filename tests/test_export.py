@@ -186,6 +186,32 @@ def test_json_parses_back_to_the_same_values(tier: Tier) -> None:
                 assert type(point[column]) is int
 
 
+@pytest.mark.parametrize("tier", list(Tier))
+def test_data_points_are_what_the_json_file_holds(tier: Tier) -> None:
+    """Built straight from rows, the data points equal the file's, value for value and type for type."""
+    rows: list[tuple[Any, ...]] = random_rows(
+        tier, 300, seed=20 + list(Tier).index(tier)
+    )
+    width = len(columns_for(tier)) - 1
+    rows += [
+        (T0 + 400 * 3600, "=1+1", *[1] * (width - 1)),
+        (T0 + 401 * 3600, b"bytes", *[True] * (width - 1)),
+        (T0 + 402 * 3600 + 0.5, *[-0.0] * width),
+    ]
+    meta = {"tz": BERLIN, "tz_name": "Europe/Berlin"}
+    document = json.loads(export("json", tier, [rows[:10], rows[10:]], **meta))
+    points = JsonExportWriter(tier, make_meta(tier, **meta)).data_points(rows)
+    assert points == document["data_points"]
+    # json.dumps tells 1 from 1.0 and -0.0 from 0.0, which == does not.
+    assert json.dumps(points) == json.dumps(document["data_points"])
+
+
+def test_data_points_refuse_rows_of_the_wrong_width() -> None:
+    writer = JsonExportWriter(Tier.RAW, make_meta(Tier.RAW))
+    with pytest.raises(ValueError, match="columns"):
+        writer.data_points([(T0, 1.0, 2.0)])
+
+
 def test_json_metadata() -> None:
     document = json.loads(export("json", Tier.HOURLY, [], range_="7d"))
     assert document == {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from http import HTTPStatus
+import json
 from pathlib import Path
 from unittest.mock import patch
 
@@ -16,6 +19,8 @@ from yarl import URL
 
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
+
+from .conftest import EXPORT_NOW, FULL_SAMPLE
 
 
 def _device_id(hass: HomeAssistant) -> str:
@@ -84,13 +89,20 @@ async def test_service_save_refused_to_other_users(
 
 
 async def test_service_include_data(
-    hass: HomeAssistant, export_history: MockConfigEntry
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    """include_data returns the points, usable in templates."""
+    """include_data returns the points, usable in templates, equal to those of the JSON file."""
     response = await hass.services.async_call(
         DOMAIN,
         "export",
-        {"server": _device_id(hass), "range": "7d", "include_data": True},
+        {
+            "server": _device_id(hass),
+            "range": "7d",
+            "format": "json",
+            "include_data": True,
+        },
         blocking=True,
         return_response=True,
     )
@@ -100,6 +112,48 @@ async def test_service_include_data(
         max(p["cpu_max"] for p in points) == 12.5
     )  # the live poll; stored samples reach 6
     assert "path" not in response
+    client = await hass_client_no_auth()
+    download = await client.get(URL(response["url"]).raw_path_qs)
+    assert json.loads(await download.text())["data_points"] == points
+
+
+async def test_service_include_data_is_capped(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """Up to 10,000 points come in the response; past that, a translated error points elsewhere."""
+    store = get_history(hass).store
+    assert store is not None
+    # A poll every 10 seconds for the 30 hours before now: 10,800 raw rows.
+    first = EXPORT_NOW - 30 * 3600
+    await store.async_add_many(
+        "nas",
+        [replace(FULL_SAMPLE, timestamp=ts) for ts in range(first, EXPORT_NOW, 10)],
+    )
+
+    def window(start: int) -> dict[str, str]:
+        return {
+            "start": datetime.fromtimestamp(start, UTC).isoformat(),
+            "end": datetime.fromtimestamp(EXPORT_NOW, UTC).isoformat(),
+        }
+
+    call = {"server": _device_id(hass), "include_data": True}
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "export", call | window(first), blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "too_many_data_points"
+    assert err.value.translation_placeholders == {"rows": "10800", "limit": "10000"}
+    assert "save" in str(err.value)
+    assert "url" in str(err.value)
+
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        call | window(EXPORT_NOW - 10_000 * 10),
+        blocking=True,
+        return_response=True,
+    )
+    assert len(response["data_points"]) == response["rows"] == 10_000
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import tzinfo
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -28,6 +30,7 @@ from .export.choices import (
 from .export.writers import (
     ExportMeta,
     ExportWriter,
+    JsonExportWriter,
     aiter_export,
     make_writer,
     safe_filename,
@@ -38,6 +41,11 @@ from .history.store import HistoryStore
 from .history_manager import get_history
 
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
+
+MAX_DATA_POINTS = 10_000
+"""Data points a response may carry (about 2.5 MB of JSON on the way out); larger exports are files."""
+DATA_POINTS_STEP = 100
+"""Rows turned into data points per step on the event loop (about a millisecond)."""
 
 
 class ExportError(ServiceValidationError):
@@ -89,9 +97,8 @@ class ExportPlan:
             query.update(start=self.custom[0], end=self.custom[1])
         return f"{EXPORT_URL.format(server_id=self.server_id)}?{urlencode(query)}"
 
-    def writer(self) -> ExportWriter:
-        """A fresh streaming writer for this export."""
-        meta = ExportMeta(
+    def _meta(self) -> ExportMeta:
+        return ExportMeta(
             server_id=self.server_id,
             server_name=self.server_name,
             range=None if self.custom else self.range_label,
@@ -101,7 +108,14 @@ class ExportPlan:
             timezone_name=self.time_zone_name,
             exported_at=self.now,
         )
-        return make_writer(self.fmt, self.tier, meta)
+
+    def writer(self) -> ExportWriter:
+        """A fresh streaming writer for this export."""
+        return make_writer(self.fmt, self.tier, self._meta())
+
+    def json_writer(self) -> JsonExportWriter:
+        """The JSON writer of this export, whatever its format (data points are JSON's)."""
+        return JsonExportWriter(self.tier, self._meta())
 
 
 @callback
@@ -207,6 +221,42 @@ async def async_count_rows(hass: HomeAssistant, plan: ExportPlan) -> int:
     return await _open_store(hass).async_count(
         plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
     )
+
+
+async def async_data_points(
+    hass: HomeAssistant, plan: ExportPlan, *, limit: int = MAX_DATA_POINTS
+) -> list[dict[str, Any]]:
+    """The export's rows as the JSON file's data points; ExportError past `limit` of them.
+
+    The rows are counted in SQL first, so an export too large for a response is refused before
+    any of it is read. Points are built from the store's rows in steps of DATA_POINTS_STEP rows,
+    each one short work for the event loop.
+    """
+    store = _open_store(hass)
+    window = plan.window
+    rows = await store.async_count(
+        plan.server_id, plan.tier, window.start, window.end, now=plan.now
+    )
+    if rows > limit:
+        raise _too_many_data_points(rows, limit)
+    writer = plan.json_writer()
+    points: list[dict[str, Any]] = []
+    batches = store.async_query(
+        plan.server_id, plan.tier, window.start, window.end, now=plan.now
+    )
+    async for batch in batches:
+        # Polls of a window that reaches into the future may arrive after the count.
+        if len(points) + len(batch) > limit:
+            raise _too_many_data_points(len(points) + len(batch), limit)
+        for first in range(0, len(batch), DATA_POINTS_STEP):
+            points += writer.data_points(batch[first : first + DATA_POINTS_STEP])
+            # Let other work run between steps.
+            await asyncio.sleep(0)
+    return points
+
+
+def _too_many_data_points(rows: int, limit: int) -> ExportError:
+    return ExportError("too_many_data_points", rows=str(rows), limit=str(limit))
 
 
 def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:

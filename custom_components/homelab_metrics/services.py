@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +17,12 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
 from .const import DOMAIN, EXPORT_DIR
-from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, ExportFormat
+from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
 from .export_request import (
     ExportError,
     ExportPlan,
     async_count_rows,
+    async_data_points,
     async_iter_export,
     prepare_export,
     signed_url,
@@ -80,18 +79,6 @@ async def _async_save(hass: HomeAssistant, plan: ExportPlan) -> tuple[Path, int]
     return target, writer.rows
 
 
-async def _async_data_points(
-    hass: HomeAssistant, plan: ExportPlan
-) -> list[dict[str, Any]]:
-    """The export's rows as the JSON format's data points."""
-    json_plan = replace(plan, fmt=ExportFormat.JSON)
-    buffer = bytearray()
-    async for chunk in async_iter_export(hass, json_plan, json_plan.writer()):
-        buffer += chunk
-    points: list[dict[str, Any]] = json.loads(buffer)["data_points"]
-    return points
-
-
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:
     """Prepare an export of one server and answer with its link (and file, and data)."""
     hass = call.hass
@@ -118,12 +105,13 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         "filename": plan.filename,
         "url": signed_url(hass, plan),
     }
+    if data["include_data"]:
+        # First: an export too large for a response is refused before a file is written.
+        response["data_points"] = await async_data_points(hass, plan)
+        response["rows"] = len(response["data_points"])
     if data["save"]:
         path, response["rows"] = await _async_save(hass, plan)
         response["path"] = str(path)
-    if data["include_data"]:
-        response["data_points"] = await _async_data_points(hass, plan)
-        response.setdefault("rows", len(response["data_points"]))
     if "rows" not in response:
         response["rows"] = await async_count_rows(hass, plan)
     return response

@@ -34,6 +34,18 @@ _INTEGER_COLUMNS = frozenset(
 _INTEGER_SPEC = "z.0f"
 _DECIMAL_SPEC = "z.3f"
 
+
+def _whole(value: float) -> int:
+    """A finite number as `_INTEGER_SPEC` writes it, read back."""
+    return round(value)
+
+
+def _decimal(value: float) -> float:
+    """A finite number as `_DECIMAL_SPEC` writes it, read back."""
+    # round() rounds the stored binary value as format() does; + 0.0 turns -0.0 into 0.0 like "z".
+    return round(value, 3) + 0.0
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet run a cell as a formula (OWASP CSV injection)."""
 
@@ -255,6 +267,44 @@ class JsonExportWriter(_Writer):
         self._slow_item = (
             "{{" + ",".join([first, *(f"{k}:{{}}" for k in keys[1:])]) + "}}"
         )
+        self._readers = tuple(
+            _whole if spec == _INTEGER_SPEC else _decimal for spec in self._specs
+        )
+
+    def data_points(self, rows: Iterable[Row]) -> list[dict[str, Any]]:
+        """The rows as the data points JSON reads back from this writer's file, without the text.
+
+        Same keys, timestamps and numbers as `write` (three decimals; whole numbers for byte rates
+        and sample counts; null for what is missing), so a response that carries them says what
+        the file says.
+        """
+        columns, timestamp, width = self.columns, self.timestamp, len(self.columns)
+        readers = self._readers
+        points: list[dict[str, Any]] = []
+        for row in rows:
+            if _fast(row, width):
+                values = [read(v) for read, v in zip(readers, row[1:], strict=True)]
+            else:
+                values = self._values(row)
+            points.append(dict(zip(columns, (timestamp(row[0]), *values), strict=True)))
+        return points
+
+    def _values(self, row: Row) -> list[Any]:
+        """Each value of a row as JSON reads it back, for rows the fast path cannot take."""
+        if len(row) != len(self.columns):
+            raise ValueError(
+                f"a row of {len(row)} values for {len(self.columns)} columns"
+            )
+        values: list[Any] = []
+        for value, read in zip(row[1:], self._readers, strict=True):
+            if isinstance(value, str):
+                values.append(value)
+                continue
+            try:
+                values.append(read(value) if isfinite(value) else None)
+            except (TypeError, ValueError, OverflowError):
+                values.append(None)
+        return values
 
     def start(self) -> bytes:
         """The metadata and the opening of data_points."""
