@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 import json
+import os
 from pathlib import Path
+import tempfile
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.exceptions import (
+    HomeAssistantError,
+    ServiceValidationError,
+    Unauthorized,
+)
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
+from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_NOW, FULL_SAMPLE
+from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW
 
 
 def _device_id(hass: HomeAssistant) -> str:
@@ -58,6 +67,77 @@ async def test_service_response_and_saved_file(
     download = await client.get(URL(response["url"]).raw_path_qs)
     assert download.status == HTTPStatus.OK
     assert await download.read() == saved.read_bytes()
+
+
+async def test_service_concurrent_saves_of_one_file(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Two saves to the same file name at once both succeed; the file is one of them, whole."""
+
+    def custom(hours: int) -> dict[str, str]:
+        return {
+            "server": _device_id(hass),
+            "start": datetime.fromtimestamp(NOW - hours * 3600, UTC).isoformat(),
+            "end": datetime.fromtimestamp(NOW, UTC).isoformat(),
+            "save": True,
+        }
+
+    responses = await asyncio.gather(
+        *(
+            hass.services.async_call(
+                DOMAIN, "export", custom(hours), blocking=True, return_response=True
+            )
+            for hours in (1, 3)
+        )
+    )
+    assert [r["rows"] for r in responses] == [12, 36]
+    assert responses[0]["path"] == responses[1]["path"]
+    client = await hass_client_no_auth()
+    downloads = [
+        await (await client.get(URL(r["url"]).raw_path_qs)).read() for r in responses
+    ]
+    assert [d.count(b"\r\n") - 1 for d in downloads] == [12, 36]
+    saved = Path(responses[0]["path"])
+    assert saved.read_bytes() in downloads
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+async def test_service_save_on_a_full_disk(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """A disk that fills up during the save: a translated error, no partial file, the old file kept."""
+    exports = Path(hass.config.path("homelab_metrics", "exports"))
+    exports.mkdir(parents=True)
+    earlier = exports / "nas-metrics-24h-2025-11-24.csv"
+    earlier.write_bytes(b"an earlier export")
+
+    def full_disk(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        """A temporary file as asked, whose writes go to a device that is always full."""
+        fd, name = tempfile.mkstemp(*args, **kwargs)
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+        return fd, name
+
+    with (
+        patch.object(export_request, "mkstemp", full_disk),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {"server": _device_id(hass), "save": True},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "save_failed"
+    assert err.value.translation_placeholders["filename"] == earlier.name
+    assert "No space left on device" in str(err.value)
+    assert [p.name for p in exports.iterdir()] == [earlier.name]
+    assert earlier.read_bytes() == b"an earlier export"
 
 
 @pytest.mark.usefixtures("export_history")

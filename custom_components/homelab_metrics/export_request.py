@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+import contextlib
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import tzinfo
 from http import HTTPStatus
-from typing import Any
+import os
+from pathlib import Path
+from tempfile import mkstemp
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_SERVER_ID, DOMAIN, SIGNED_URL_VALIDITY
+from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
 from .export.choices import (
     CUSTOM_RANGE,
     DEFAULT_FORMAT,
@@ -257,6 +262,82 @@ async def async_data_points(
 
 def _too_many_data_points(rows: int, limit: int) -> ExportError:
     return ExportError("too_many_data_points", rows=str(rows), limit=str(limit))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SavedExport:
+    """Where a saved export went and how many rows it holds."""
+
+    path: Path
+    rows: int
+
+
+async def async_save(hass: HomeAssistant, plan: ExportPlan) -> SavedExport:
+    """Write the export into the exports folder, whole or not at all.
+
+    Each call streams into a temporary file of its own in that folder (off the event loop) and
+    renames it onto the target once complete, so saves of the same export at once never mix:
+    the last one to finish is the file. On any failure, cancellation included, the temporary
+    file is removed and an earlier file of that name stays as it was; a failing disk becomes a
+    translated HomeAssistantError.
+    """
+    folder = Path(hass.config.path(EXPORT_DIR))
+    target = folder / plan.filename
+    try:
+        handle, temporary = await hass.async_add_executor_job(
+            _create_temporary, folder, plan.filename
+        )
+    except OSError as err:
+        raise _save_failed(folder, plan.filename, err) from err
+    writer = plan.writer()
+    try:
+        async with aclosing(async_iter_export(hass, plan, writer)) as chunks:
+            async for chunk in chunks:
+                await hass.async_add_executor_job(handle.write, chunk)
+        await hass.async_add_executor_job(_commit, handle, temporary, target)
+    except BaseException as err:
+        # Shielded: the clean-up runs to its end even if this task is cancelled while it waits.
+        await asyncio.shield(hass.async_add_executor_job(_discard, handle, temporary))
+        if isinstance(err, OSError):
+            raise _save_failed(folder, plan.filename, err) from err
+        raise
+    return SavedExport(path=target, rows=writer.rows)
+
+
+def _create_temporary(folder: Path, filename: str) -> tuple[BinaryIO, Path]:
+    """A new, empty file only this save writes to (hidden, so a listing shows finished files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def _commit(handle: BinaryIO, temporary: Path, target: Path) -> None:
+    """Put the complete file in place of the target, in one step."""
+    with handle:
+        handle.flush()
+        # On disk before the name points at it: a power cut leaves the old file or the new one.
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+
+
+def _discard(handle: BinaryIO, temporary: Path) -> None:
+    """Close and delete a temporary file that will not become the export."""
+    with contextlib.suppress(OSError):
+        # Closing flushes what is buffered, which fails again on a full disk.
+        handle.close()
+    temporary.unlink(missing_ok=True)
+
+
+def _save_failed(folder: Path, filename: str, err: OSError) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="save_failed",
+        translation_placeholders={
+            "filename": filename,
+            "folder": str(folder),
+            "error": err.strerror or str(err) or type(err).__name__,
+        },
+    )
 
 
 def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 from homeassistant.core import (
@@ -16,14 +14,13 @@ from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
-from .const import DOMAIN, EXPORT_DIR
+from .const import DOMAIN
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
 from .export_request import (
     ExportError,
-    ExportPlan,
     async_count_rows,
     async_data_points,
-    async_iter_export,
+    async_save,
     prepare_export,
     signed_url,
 )
@@ -58,27 +55,6 @@ def _server_id_of(hass: HomeAssistant, device_id: str) -> str:
     )
 
 
-async def _async_save(hass: HomeAssistant, plan: ExportPlan) -> tuple[Path, int]:
-    """Stream the export into the exports folder (written off the event loop, renamed when complete)."""
-    folder = Path(hass.config.path(EXPORT_DIR))
-    target = folder / plan.filename
-    partial = target.with_name(target.name + ".part")
-
-    def _open() -> io.BufferedWriter:
-        folder.mkdir(parents=True, exist_ok=True)
-        return partial.open("wb")
-
-    handle = await hass.async_add_executor_job(_open)
-    writer = plan.writer()
-    try:
-        async for chunk in async_iter_export(hass, plan, writer):
-            await hass.async_add_executor_job(handle.write, chunk)
-    finally:
-        await hass.async_add_executor_job(handle.close)
-    await hass.async_add_executor_job(partial.replace, target)
-    return target, writer.rows
-
-
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:
     """Prepare an export of one server and answer with its link (and file, and data)."""
     hass = call.hass
@@ -110,8 +86,9 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         response["data_points"] = await async_data_points(hass, plan)
         response["rows"] = len(response["data_points"])
     if data["save"]:
-        path, response["rows"] = await _async_save(hass, plan)
-        response["path"] = str(path)
+        saved = await async_save(hass, plan)
+        response["rows"] = saved.rows
+        response["path"] = str(saved.path)
     if "rows" not in response:
         response["rows"] = await async_count_rows(hass, plan)
     return response
