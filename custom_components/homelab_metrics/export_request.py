@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 import contextlib
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from datetime import tzinfo
 from http import HTTPStatus
 import os
 from pathlib import Path
+import sqlite3
 from tempfile import mkstemp
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
@@ -42,7 +43,7 @@ from .export.writers import (
 )
 from .history.metrics import Tier
 from .history.ranges import InvalidWindow, Window, parse_timestamp, resolve
-from .history.store import HistoryStore
+from .history.store import HistoryStore, StoreClosedError
 from .history_manager import get_history
 
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
@@ -210,6 +211,22 @@ def _open_store(hass: HomeAssistant) -> HistoryStore:
     return store
 
 
+@contextlib.contextmanager
+def _reading_history() -> Iterator[None]:
+    """Failures of the store while it is read, as translated errors."""
+    try:
+        yield
+    except StoreClosedError as err:
+        # The last server unloaded while the export was read.
+        raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE) from err
+    except sqlite3.Error as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="history_failed",
+            translation_placeholders={"error": str(err) or type(err).__name__},
+        ) from err
+
+
 async def async_iter_export(
     hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
 ) -> AsyncGenerator[bytes]:
@@ -217,15 +234,18 @@ async def async_iter_export(
     batches = _open_store(hass).async_query(
         plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
     )
-    async for chunk in aiter_export(writer, batches):
-        yield chunk
+    with _reading_history():
+        async for chunk in aiter_export(writer, batches):
+            yield chunk
 
 
 async def async_count_rows(hass: HomeAssistant, plan: ExportPlan) -> int:
     """Rows the export holds, counted in SQL (nothing is read or formatted)."""
-    return await _open_store(hass).async_count(
-        plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
-    )
+    store = _open_store(hass)
+    with _reading_history():
+        return await store.async_count(
+            plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
+        )
 
 
 async def async_data_points(
@@ -237,26 +257,24 @@ async def async_data_points(
     any of it is read. Points are built from the store's rows in steps of DATA_POINTS_STEP rows,
     each one short work for the event loop.
     """
-    store = _open_store(hass)
-    window = plan.window
-    rows = await store.async_count(
-        plan.server_id, plan.tier, window.start, window.end, now=plan.now
-    )
+    rows = await async_count_rows(hass, plan)
     if rows > limit:
         raise _too_many_data_points(rows, limit)
     writer = plan.json_writer()
-    points: list[dict[str, Any]] = []
-    batches = store.async_query(
+    window = plan.window
+    batches = _open_store(hass).async_query(
         plan.server_id, plan.tier, window.start, window.end, now=plan.now
     )
-    async for batch in batches:
-        # Polls of a window that reaches into the future may arrive after the count.
-        if len(points) + len(batch) > limit:
-            raise _too_many_data_points(len(points) + len(batch), limit)
-        for first in range(0, len(batch), DATA_POINTS_STEP):
-            points += writer.data_points(batch[first : first + DATA_POINTS_STEP])
-            # Let other work run between steps.
-            await asyncio.sleep(0)
+    points: list[dict[str, Any]] = []
+    with _reading_history():
+        async for batch in batches:
+            # Polls of a window that reaches into the future may arrive after the count.
+            if len(points) + len(batch) > limit:
+                raise _too_many_data_points(len(points) + len(batch), limit)
+            for first in range(0, len(batch), DATA_POINTS_STEP):
+                points += writer.data_points(batch[first : first + DATA_POINTS_STEP])
+                # Let other work run between steps.
+                await asyncio.sleep(0)
     return points
 
 
