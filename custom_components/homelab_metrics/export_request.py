@@ -1,11 +1,14 @@
-"""One export request, however it arrives (view, service, button): validated, resolved, streamed."""
+"""The export request layer: one request, however it arrives (view, action, button).
+
+A request is checked and resolved into an ExportPlan, which is then streamed, counted, saved or
+turned into data points, always from the history store and always ending in translated errors.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterator
 import contextlib
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import tzinfo
 from http import HTTPStatus
@@ -49,7 +52,7 @@ from .history_manager import get_history
 EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
 
 MAX_DATA_POINTS = 10_000
-"""Data points a response may carry (about 2.5 MB of JSON on the way out); larger exports are files."""
+"""Data points a response may carry: about 2.3 MB of JSON of raw polls. Larger exports are files."""
 DATA_POINTS_STEP = 100
 """Rows turned into data points per step on the event loop (about a millisecond)."""
 
@@ -309,7 +312,7 @@ async def async_save(hass: HomeAssistant, plan: ExportPlan) -> SavedExport:
         raise _save_failed(folder, plan.filename, err) from err
     writer = plan.writer()
     try:
-        async with aclosing(async_iter_export(hass, plan, writer)) as chunks:
+        async with contextlib.aclosing(async_iter_export(hass, plan, writer)) as chunks:
             async for chunk in chunks:
                 await hass.async_add_executor_job(handle.write, chunk)
         await hass.async_add_executor_job(_commit, handle, temporary, target)

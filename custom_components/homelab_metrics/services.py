@@ -77,7 +77,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         "server_name": plan.server_name,
         "range": plan.range_label,
         "tier": plan.tier.value,
-        "format": plan.fmt,
+        "format": plan.fmt.value,
         "filename": plan.filename,
         "url": signed_url(hass, plan),
     }
