@@ -10,7 +10,7 @@ from unittest.mock import MagicMock, patch
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import persistent_notification
 from homeassistant.const import STATE_OFF, STATE_UNKNOWN, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
@@ -24,6 +24,7 @@ from yarl import URL
 
 from custom_components.homelab_metrics.agents.base import CannotConnect
 from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
 
 from .conftest import async_next_poll
 
@@ -49,10 +50,11 @@ async def test_press_posts_a_working_link(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """Pressing exports the selected range and format; the notification's link downloads that file."""
-    export_history.runtime_data.export_choice.range = "30d"
-    export_history.runtime_data.export_choice.format = "json"
+    choice = export_history.runtime_data.export_choice
+    choice.range, choice.format = ExportRange.LAST_30_DAYS, ExportFormat.JSON
     posted: dict[str, persistent_notification.Notification] = {}
 
+    @callback
     def _updated(
         update_type: persistent_notification.UpdateType,
         notifications: dict[str, persistent_notification.Notification],
