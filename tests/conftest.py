@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
@@ -28,6 +29,7 @@ from custom_components.homelab_metrics.const import (
     DOMAIN,
 )
 from custom_components.homelab_metrics.history.store import HistoryStore
+from custom_components.homelab_metrics.history_manager import get_history
 
 NOW = 1_764_000_000
 """2025-11-24T16:00:00Z: a fixed, hour-aligned instant for tests."""
@@ -179,10 +181,45 @@ def pytest_runtest_makereport(
         report.longrepr = f"live test skipped where it must run (HOMELAB_METRICS_REQUIRE_E2E=1): {reason}"
 
 
+EXPORT_HISTORY_START = NOW - 3 * 86400
+"""The export tests' history begins three days before NOW."""
+EXPORT_NOW = NOW + 1800
+""""Now" during the export tests: half an hour after NOW, not rolled up yet."""
+
+
+@pytest.fixture
+async def export_history(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """A server with three days of 5-minute samples, rolled up, and half an hour not yet rolled up."""
+    freezer.move_to(datetime.fromtimestamp(EXPORT_NOW, UTC))
+    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=EXPORT_NOW)
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    store = get_history(hass).store
+    assert store is not None
+    for ts in range(EXPORT_HISTORY_START, EXPORT_NOW, 300):
+        await store.async_add(
+            "nas",
+            replace(
+                FULL_SAMPLE,
+                timestamp=ts,
+                cpu_percent=float(ts % 7),
+                temperature_celsius=None,
+            ),
+        )
+    await store.async_rollup(EXPORT_NOW)
+    return mock_entry
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots in tests/snapshots/ with Home Assistant's serializer, as core's conftest does.
+    """Snapshots with Home Assistant's serializer (registry entries and states without ids or times).
 
-    The test plugin defines the same fixture, but syrupy's own, registered after it, wins.
+    The test plugin defines the same fixture, but syrupy's own, registered later, would win.
     """
     return snapshot.use_extension(HomeAssistantSnapshotExtension)

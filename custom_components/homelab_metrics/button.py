@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import DOMAIN
 from .coordinator import HomelabConfigEntry
 from .entity import HomelabEntity
-from .helpers import async_prepare_export, signed_url
+from .export_request import prepare_export, signed_url
 
 PARALLEL_UPDATES = 1
 
@@ -38,7 +38,7 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
         """Export with the server's selected range and format."""
         entry = self.coordinator.config_entry
         choice = entry.runtime_data.export_choice
-        plan = await async_prepare_export(
+        plan = prepare_export(
             self.hass,
             self.coordinator.server_id,
             range_=choice.range,

@@ -40,6 +40,7 @@ from .const import (
     DOMAIN,
     AgentKind,
 )
+from .export.choices import DEFAULT_FORMAT, DEFAULT_RANGE, ExportFormat, ExportRange
 from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ _LOGGER = logging.getLogger(__name__)
 class ExportChoice:
     """Range and format the server's export button uses (set by its two selects)."""
 
-    range: str = "24h"
-    format: str = "csv"
+    range: ExportRange = DEFAULT_RANGE
+    format: ExportFormat = DEFAULT_FORMAT
 
 
 @dataclass(kw_only=True, slots=True)

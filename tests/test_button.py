@@ -1,0 +1,93 @@
+"""The "Export metrics" button of each server."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+import json
+import re
+from unittest.mock import MagicMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import persistent_notification
+from homeassistant.const import STATE_OFF, STATE_UNKNOWN, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    snapshot_platform,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from yarl import URL
+
+from custom_components.homelab_metrics.agents.base import CannotConnect
+from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
+
+from .conftest import async_next_poll
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "mock_client")
+async def test_entities(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """One button per server, named by translation."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.BUTTON]):
+        mock_entry.add_to_hass(hass)
+        assert await async_setup_component(hass, DOMAIN, {})
+        await hass.async_block_till_done()
+    await snapshot_platform(hass, entity_registry, snapshot, mock_entry.entry_id)
+
+
+async def test_press_posts_a_working_link(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Pressing exports the selected range and format; the notification's link downloads that file."""
+    choice = export_history.runtime_data.export_choice
+    choice.range, choice.format = ExportRange.LAST_30_DAYS, ExportFormat.JSON
+    posted: dict[str, persistent_notification.Notification] = {}
+
+    @callback
+    def _updated(
+        update_type: persistent_notification.UpdateType,
+        notifications: dict[str, persistent_notification.Notification],
+    ) -> None:
+        if update_type is persistent_notification.UpdateType.ADDED:
+            posted.update(notifications)
+
+    unsubscribe = persistent_notification.async_register_callback(hass, _updated)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.nas_export_metrics"}, blocking=True
+    )
+    unsubscribe()
+
+    note = posted[f"{DOMAIN}_nas_export"]
+    assert note["title"] == "NAS: metrics export"
+    link = re.search(r"\[(?P<name>[^\]]+)\]\((?P<url>[^)]+)\)", note["message"])
+    assert link is not None
+    assert link["name"] == "nas-metrics-30d-2025-11-24.json"
+    client = await hass_client_no_auth()
+    download = await client.get(URL(link["url"]).raw_path_qs)
+    assert download.status == HTTPStatus.OK
+    document = json.loads(await download.text())
+    assert (document["range"], document["tier"]) == ("30d", "hourly")
+
+
+async def test_available_while_the_server_is_down(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The history can be exported while the agent does not answer."""
+    mock_client.async_fetch.side_effect = CannotConnect("connection refused")
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("binary_sensor.nas_online").state == STATE_OFF
+    assert hass.states.get("button.nas_export_metrics").state == STATE_UNKNOWN
