@@ -44,6 +44,9 @@ UNIT = 1e-5
 """Histogram resolution: 10 µs."""
 WORST = 10
 """How many of the worst stalls are kept with their time."""
+STALL = 0.020
+"""Stalls from this long on are also kept in a list with their time (up to STALLS of them)."""
+STALLS = 5000
 
 COORDINATOR = "custom_components.homelab_metrics.coordinator"
 STORE = "custom_components.homelab_metrics.history.store"
@@ -106,6 +109,8 @@ class Probe:
             self.since = time.time()
             self.lag = Histogram()
             self.worst: list[tuple[float, float, float]] = []
+            self.stalls: list[tuple[float, float, float]] = []
+            self.stalls_dropped = 0
             self.gc: dict[int, Histogram] = {
                 0: Histogram(),
                 1: Histogram(),
@@ -128,6 +133,11 @@ class Probe:
             lag = max(0.0, loop.time() - start - TICK)
             busy = time.thread_time() - cpu
             self.lag.add(lag)
+            if lag >= STALL:
+                if len(self.stalls) < STALLS:
+                    self.stalls.append((lag, busy, time.time()))
+                else:
+                    self.stalls_dropped += 1
             if len(self.worst) < WORST or lag > self.worst[-1][0]:
                 self.worst.append((lag, busy, time.time()))
                 self.worst.sort(reverse=True)
@@ -227,6 +237,12 @@ class Probe:
                         {"lag_ms": lag * 1000, "busy_ms": busy * 1000, "at": at}
                         for lag, busy, at in self.worst
                     ],
+                    "stall_threshold_ms": STALL * 1000,
+                    "stalls": [
+                        {"lag_ms": lag * 1000, "busy_ms": busy * 1000, "at": at}
+                        for lag, busy, at in self.stalls
+                    ],
+                    "stalls_dropped": self.stalls_dropped,
                 },
                 "gc": {str(g): h.summary() for g, h in self.gc.items()},
                 "polls": {
