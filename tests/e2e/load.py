@@ -80,7 +80,8 @@ class LoadPlan:
             AgentSpec(
                 server_name(n),
                 "glances"
-                if self.glances_every and n % self.glances_every == 1
+                if self.glances_every
+                and n % self.glances_every == self.glances_every - 1
                 else "node_exporter",
             )
             for n in range(self.servers)

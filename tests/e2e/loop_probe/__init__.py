@@ -12,8 +12,11 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
   history write, as the coordinator's own "Finished fetching" debug line measures it), by server.
 - History writes: `HistoryStore.async_add` as the coordinator awaits it (queue, worker, hand-back)
   and `HistoryStore._insert` on the worker thread (the SQLite transaction alone).
+- Where a poll's CPU goes, for the parts that run without awaiting (so their wall time is their
+  time on the loop): `node_exporter.parse_metrics`, `GlancesClient._sample` and the
+  coordinator's `async_update_listeners` (every entity of the server writing its state).
 
-The last two wrap the integration's methods with two clock readings each, in this process only, the
+The last three wrap the integration's methods with two clock readings each, in this process only, the
 first time the figures are reset after the integration has been imported.
 
 GET /api/loop_probe answers the figures since the last reset; POST /api/loop_probe resets them.
@@ -50,6 +53,8 @@ STALLS = 5000
 
 COORDINATOR = "custom_components.homelab_metrics.coordinator"
 STORE = "custom_components.homelab_metrics.history.store"
+NODE_EXPORTER = "custom_components.homelab_metrics.agents.node_exporter"
+GLANCES = "custom_components.homelab_metrics.agents.glances"
 
 
 class Histogram:
@@ -121,6 +126,7 @@ class Probe:
             self.poll_outcomes: dict[str, list[int]] = {}
             self.store_add = Histogram()
             self.store_insert = Histogram()
+            self.sync: dict[str, Histogram] = {}
 
     # -- event loop ----------------------------------------------------------------------------
 
@@ -168,8 +174,38 @@ class Probe:
         )
         store_class.async_add = self._timed_add(store_class.async_add)
         store_class._insert = self._timed_insert(store_class._insert)
+        coordinator_class.async_update_listeners = self._timed_sync(
+            "update_listeners", coordinator_class.async_update_listeners
+        )
+        if (node := sys.modules.get(NODE_EXPORTER)) is not None and hasattr(
+            node, "parse_metrics"
+        ):
+            node.parse_metrics = self._timed_sync(
+                "node_exporter_parse", node.parse_metrics
+            )
+        if (glances := sys.modules.get(GLANCES)) is not None and hasattr(
+            glances, "GlancesClient"
+        ):
+            glances.GlancesClient._sample = self._timed_sync(
+                "glances_sample", glances.GlancesClient._sample
+            )
         self._patched = True
         return True
+
+    def _timed_sync(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        probe = self
+
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                probe.sync.setdefault(name, Histogram()).add(
+                    time.perf_counter() - start
+                )
+
+        return timed
 
     def _timed_poll(
         self, update: Callable[[Any], Coroutine[Any, Any, Any]]
@@ -256,6 +292,7 @@ class Probe:
                 },
                 "store_add": self.store_add.summary(),
                 "store_insert": self.store_insert.summary(),
+                "sync": {name: h.summary() for name, h in self.sync.items()},
             }
 
 
