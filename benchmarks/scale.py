@@ -71,7 +71,7 @@ async def main(args: argparse.Namespace) -> None:
     plan = LoadPlan(
         servers=args.servers,
         glances_every=args.glances_every,
-        hostile=False,
+        hostile=(),
         interval=args.interval,
         extra_config="recorder:\n  commit_interval: 5\n" if args.recorder else "",
     )

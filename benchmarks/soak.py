@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime
+import json
 from pathlib import Path
 import shutil
 import tempfile
@@ -50,22 +52,28 @@ def _clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
 
 
-def labels_stalls(
-    window: Window,
-) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-    """The probe's stalls split: those that began as the labels agent's answer arrived, the rest.
+def stall_causes(window: Window) -> dict[str, list[dict[str, float]]]:
+    """The probe's stalls by what was going on: a labels poll, a garbage collection, other.
 
     The integration parses an answer on the event loop right after reading it, so a stall caused
-    by the 4 MiB labels payload begins within moments of the agent finishing its answer: here,
-    from 0.5 s before to 2 s after.
+    by the 4 MiB labels payload is under way within moments of the agent finishing its answer:
+    a stall counts as the labels poll's when it was going on at some time from the answer's end
+    to 2 s after it. A stall counts as a collection's when a collection of 20 ms or more ended
+    during it.
     """
     answers = window.fleet_end.get(HOSTILE["labels"])
     times = answers.served if answers else []
-    near, rest = [], []
+    pauses = [p["at"] for p in window.probe["gc_pauses"]]
+    causes: dict[str, list[dict[str, float]]] = {"labels": [], "gc": [], "other": []}
     for stall in window.probe["loop"]["stalls"]:
-        began = stall["at"] - stall["lag_ms"] / 1000
-        (near if any(-0.5 <= began - t <= 2 for t in times) else rest).append(stall)
-    return near, rest
+        began, ended = stall["at"] - stall["lag_ms"] / 1000, stall["at"]
+        if any(began <= t + 2 and ended >= t for t in times):
+            causes["labels"].append(stall)
+        elif any(began <= at <= ended for at in pauses):
+            causes["gc"].append(stall)
+        else:
+            causes["other"].append(stall)
+    return causes
 
 
 def report(
@@ -89,10 +97,10 @@ def report(
     failed_exports = sum(s.failed for s in window.exports.values())
     growth = window.rss_end - window.rss_start
     cpu = window.cpu_end - window.cpu_start
-    near, rest = labels_stalls(window)
+    causes = stall_causes(window)
     out = [
         f"Soak: {len(good)} servers ({len(good) - glances} node_exporter, {glances} Glances)"
-        f"{' + 3 hostile (drip, labels, flap)' if plan.hostile else ''}, "
+        f"{' + hostile: ' + ', '.join(plan.hostile) if plan.hostile else ''}, "
         f"{plan.interval} s interval, {clients} export clients, "
         f"{window.seconds:.0f} s window ({_clock(window.start)}-{_clock(window.end)} UTC)",
         f"Machine load (1/5/15 min) at the end of the window: {window.load}",
@@ -111,12 +119,17 @@ def report(
                     f"{loop['p50_ms']:.2f} / {loop['p99_ms']:.2f} / {loop['p999_ms']:.2f} ms "
                     f"over {loop['count']:,} ticks",
                 ),
-                (
-                    "longest stall not at a labels poll",
-                    f"{max((st['lag_ms'] for st in rest), default=0):.1f} ms "
-                    f"({len(rest)} stalls of {loop['stall_threshold_ms']:.0f} ms or more; "
-                    f"{len(near)} at a labels poll, longest "
-                    f"{max((st['lag_ms'] for st in near), default=0):.0f} ms)",
+                *(
+                    (
+                        f"stalls >= {loop['stall_threshold_ms']:.0f} ms {label}",
+                        f"{len(causes[cause])}, longest "
+                        f"{max((st['lag_ms'] for st in causes[cause]), default=0):.1f} ms",
+                    )
+                    for cause, label in (
+                        ("labels", "at a labels poll"),
+                        ("gc", "during a garbage collection"),
+                        ("other", "otherwise"),
+                    )
                 ),
                 (
                     "10 worst (lag/on CPU ms)",
@@ -223,8 +236,9 @@ def report(
         table(
             [
                 (
-                    "RSS at start / end of window",
-                    f"{mb(window.rss_start)} / {mb(window.rss_end)}",
+                    "RSS before the clients / at start / at end",
+                    f"{mb(window.rss_before)} / {mb(window.rss_start)} / "
+                    f"{mb(window.rss_end)}",
                 ),
                 ("RSS growth", f"{growth / 1e6:+.1f} MB"),
                 (
@@ -264,7 +278,7 @@ async def main(args: argparse.Namespace) -> None:
     plan = LoadPlan(
         servers=args.servers,
         glances_every=args.glances_every,
-        hostile=not args.no_hostile,
+        hostile=tuple(h for h in args.hostile.split(",") if h),
         interval=args.interval,
         history_servers=args.servers if args.history else 0,
         labels_line=args.labels_line,
@@ -291,6 +305,19 @@ async def main(args: argparse.Namespace) -> None:
         accounts = run.account(window)
         print()
         print(report(plan, run, window, accounts, args.clients))
+        raw = folder / "soak-result.json"
+        raw.write_text(
+            json.dumps(
+                {
+                    "plan": asdict(plan),
+                    "timings": run.timings,
+                    "window": asdict(window),
+                    "accounts": [asdict(a) for a in accounts],
+                }
+            )
+        )
+        if args.keep or args.config:
+            print(f"\nevery figure, raw: {raw}")
     finally:
         if not args.keep and not args.config:
             shutil.rmtree(folder, ignore_errors=True)
@@ -320,7 +347,9 @@ if __name__ == "__main__":
         help="bytes per adversarial label line (4194304: one line, the quadratic case)",
     )
     parser.add_argument(
-        "--no-hostile", action="store_true", help="leave the hostile servers out"
+        "--hostile",
+        default="drip,labels,flap",
+        help="hostile servers, comma-separated ('' for none)",
     )
     parser.add_argument(
         "--no-history",

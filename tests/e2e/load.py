@@ -11,9 +11,11 @@ Shared by benchmarks/soak.py, benchmarks/scale.py and tests/e2e/test_soak.py:
 How each figure is taken:
 - polls answered: the fleet notes the wall-clock time each valid poll answer was completely written
   (node_exporter /metrics, Glances /api/4/cpu, which the client asks once per poll);
-- samples stored: after Home Assistant stopped, the raw rows of the history file. A poll answered at
-  t is stored when a row of that server has a timestamp in [t - 1, t + 5] (the integration stamps the
-  sample with its own clock after reading and parsing); each row matches one poll at most.
+- samples stored: after Home Assistant stopped, the raw rows of the history file. The integration
+  stamps a sample with its own clock after reading and parsing the answer, and a server's next poll
+  starts only after that, so a poll answered at t is stored when a row of that server has a
+  timestamp from t - 2 (whole seconds, two clocks) up to the server's next answer; each row
+  matches one poll at most.
 - event-loop stalls, poll durations, history write latency and garbage collections: the loop probe
   (tests/e2e/loop_probe), reset when the window opens;
 - memory and CPU of Home Assistant: /proc/<pid>/status VmRSS and /proc/<pid>/stat utime + stime.
@@ -46,8 +48,10 @@ PROBE = Path(__file__).with_name("loop_probe")
 HOSTILE = {"drip": "hostile_drip", "labels": "hostile_labels", "flap": "hostile_flap"}
 """Behaviour → server name of the hostile servers."""
 DB_FILE = "homelab_metrics.db"
-MATCH_BEFORE, MATCH_AFTER = 1, 5
-"""A stored sample matches a poll answered at t when its timestamp is in [t - 1, t + 5]."""
+MATCH_BEFORE = 2
+"""A stored sample matches a poll answered at t from t - 2 on (see the module docstring)."""
+MATCH_LAST = 60
+"""Up to this long after the last answer, when no later answer bounds it."""
 DAY = 86_400
 
 
@@ -59,8 +63,8 @@ class LoadPlan:
     """Well-behaved servers."""
     glances_every: int = 2
     """Every n-th well-behaved server is a Glances agent, the others node_exporter (0: none)."""
-    hostile: bool = True
-    """Add the three hostile servers (drip, labels, flap)."""
+    hostile: tuple[str, ...] = tuple(HOSTILE)
+    """Hostile servers to add, by behaviour (drip, labels, flap)."""
     interval: int = 10
     """Scan interval of every server, seconds (set through the options flow)."""
     history_servers: int = 0
@@ -86,8 +90,7 @@ class LoadPlan:
             )
             for n in range(self.servers)
         ]
-        if self.hostile:
-            specs += [AgentSpec(name, behaviour=b) for b, name in HOSTILE.items()]
+        specs += [AgentSpec(HOSTILE[b], behaviour=b) for b in self.hostile]
         return specs
 
 
@@ -614,10 +617,9 @@ class LoadRun:
                         (spec.name, int(window.start) - MATCH_BEFORE),
                     )
                 )
-                answered = window.fleet_end[spec.name].served_between(
-                    window.start, window.end
-                )
-                lost = _unmatched(answered, stamps)
+                served = window.fleet_end[spec.name].served
+                answered = [t for t in served if window.start <= t < window.end]
+                lost = _unmatched(answered, served, stamps)
                 ok, failed = outcomes.get(spec.name, [0, 0])
                 accounts.append(
                     Account(
@@ -637,14 +639,18 @@ class LoadRun:
         return accounts
 
 
-def _unmatched(answered: list[float], stamps: list[int]) -> list[float]:
-    """Answer times with no sample timestamp in [t - 1, t + 5]; each stamp matches once."""
+def _unmatched(
+    answered: list[float], served: list[float], stamps: list[int]
+) -> list[float]:
+    """Answer times without a sample stamped from t - 2 up to the next answer (`served`, all)."""
     lost = []
     i = 0
     for t in answered:
+        later = [u for u in served if u > t]
+        bound = later[0] if later else t + MATCH_LAST
         while i < len(stamps) and stamps[i] < t - MATCH_BEFORE:
             i += 1
-        if i < len(stamps) and stamps[i] <= t + MATCH_AFTER:
+        if i < len(stamps) and stamps[i] <= bound:
             i += 1
         else:
             lost.append(t)

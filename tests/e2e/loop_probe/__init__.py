@@ -7,7 +7,8 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
   loop's stall at that moment. Beside it, the CPU time the loop's thread used during that tick: a
   stall with little CPU means the thread waited (for the GIL or for the operating system), a
   stall with as much CPU as lag means code ran on the loop that long.
-- Garbage collection: every collection's duration, by generation (gc.callbacks).
+- Garbage collection: every collection's duration, by generation (gc.callbacks), and the time of
+  those from 20 ms on.
 - Polls: the duration and outcome of each `HomelabCoordinator._async_update_data` (fetch, parse and
   history write, as the coordinator's own "Finished fetching" debug line measures it), by server.
 - History writes: `HistoryStore.async_add` as the coordinator awaits it (queue, worker, hand-back)
@@ -155,8 +156,11 @@ class Probe:
         if phase == "start":
             self._gc_started[generation] = time.perf_counter()
         elif (started := self._gc_started.pop(generation, None)) is not None:
+            elapsed = time.perf_counter() - started
             with self._lock:
-                self.gc[generation].add(time.perf_counter() - started)
+                self.gc[generation].add(elapsed)
+                if elapsed >= STALL and len(self.gc_pauses) < STALLS:
+                    self.gc_pauses.append((elapsed, generation, time.time()))
 
     # -- the integration's polls and writes ----------------------------------------------------
 
@@ -281,6 +285,10 @@ class Probe:
                     "stalls_dropped": self.stalls_dropped,
                 },
                 "gc": {str(g): h.summary() for g, h in self.gc.items()},
+                "gc_pauses": [
+                    {"ms": pause * 1000, "generation": generation, "at": at}
+                    for pause, generation, at in self.gc_pauses
+                ],
                 "polls": {
                     **self.polls.summary(),
                     "ok": sum(v[0] for v in outcomes.values()),
