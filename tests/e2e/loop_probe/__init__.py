@@ -122,6 +122,7 @@ class Probe:
                 1: Histogram(),
                 2: Histogram(),
             }
+            self.gc_pauses: list[tuple[float, int, float]] = []
             self.polls = Histogram()
             self.polls_by_agent: dict[str, Histogram] = {}
             self.poll_outcomes: dict[str, list[int]] = {}
