@@ -115,6 +115,11 @@ def report(
                     f"(loop thread on CPU {worst['busy_ms']:.1f} ms of it)",
                 ),
                 (
+                    "most loop-thread CPU in one tick",
+                    f"{loop['busiest']['busy_ms']:.1f} ms at {_clock(loop['busiest']['at'])} "
+                    "(what a quiet machine's longest stall would be near)",
+                ),
+                (
                     "stall p50 / p99 / p99.9",
                     f"{loop['p50_ms']:.2f} / {loop['p99_ms']:.2f} / {loop['p999_ms']:.2f} ms "
                     f"over {loop['count']:,} ticks",
@@ -123,7 +128,9 @@ def report(
                     (
                         f"stalls >= {loop['stall_threshold_ms']:.0f} ms {label}",
                         f"{len(causes[cause])}, longest "
-                        f"{max((st['lag_ms'] for st in causes[cause]), default=0):.1f} ms",
+                        f"{max((st['lag_ms'] for st in causes[cause]), default=0):.1f} ms, "
+                        "most loop CPU in one "
+                        f"{max((st['busy_ms'] for st in causes[cause]), default=0):.1f} ms",
                     )
                     for cause, label in (
                         ("labels", "at a labels poll"),
@@ -241,6 +248,14 @@ def report(
                     f"{mb(window.rss_end)}",
                 ),
                 ("RSS growth", f"{growth / 1e6:+.1f} MB"),
+                (
+                    "RSS during the window",
+                    ", ".join(
+                        f"{at / 60:.1f} min {rss / 1e6:.0f}"
+                        for at, rss, _ in window.series
+                    )
+                    + " MB",
+                ),
                 (
                     "CPU of Home Assistant",
                     f"{cpu:.0f} s ({cpu / window.seconds:.0%} of one core); "

@@ -126,6 +126,8 @@ class Window:
     """Before the export clients started (the window opens after a warm-up)."""
     rss_start: int
     rss_end: int
+    series: list[tuple[float, int, float]]
+    """(seconds into the window, RSS, CPU seconds) every sample_every seconds."""
     cpu_start: float
     cpu_end: float
     fleet_start: dict[str, AgentStats]
@@ -545,11 +547,13 @@ class LoadRun:
         clients: int = 0,
         export_servers: int = 0,
         warmup: float = 0,
+        sample_every: float = 30,
     ) -> Window:
         """Measure for `seconds` while `clients` export the first `export_servers` servers.
 
         The clients start `warmup` seconds before the window opens, so that what the first
-        exports allocate once (caches, buffers) is not counted as growth.
+        exports allocate once (caches, buffers) is not counted as growth. Memory and CPU are
+        also read every `sample_every` seconds (growth that levels off is not a leak).
         """
         targets = [
             (server_name(n), self.devices[server_name(n)])
@@ -568,7 +572,11 @@ class LoadRun:
         exporter.reset()
         rss_start, cpu_start = self.hass.usage()
         start = time.time()
-        await asyncio.sleep(seconds)
+        series = [(0.0, rss_start, cpu_start)]
+        while (elapsed := time.time() - start) < seconds:
+            await asyncio.sleep(min(sample_every, seconds - elapsed))
+            rss, cpu = self.hass.usage()
+            series.append((time.time() - start, rss, cpu))
         end = time.time()
         rss_end, cpu_end = self.hass.usage()
         probe = await self.probe()
@@ -589,6 +597,7 @@ class LoadRun:
             start=start,
             end=end,
             rss_before=rss_before,
+            series=series,
             rss_start=rss_start,
             rss_end=rss_end,
             cpu_start=cpu_start,
