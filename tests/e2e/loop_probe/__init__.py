@@ -53,6 +53,8 @@ WORST = 10
 STALL = 0.020
 """Stalls from this long on are also kept in a list with their time (up to STALLS of them)."""
 STALLS = 5000
+COLLECTIONS = 200_000
+"""Garbage collections kept (about 20 minutes of a busy Home Assistant)."""
 
 COORDINATOR = "custom_components.homelab_metrics.coordinator"
 STORE = "custom_components.homelab_metrics.history.store"
@@ -121,12 +123,9 @@ class Probe:
             self.worst: list[tuple[float, float, float]] = []
             self.stalls: list[tuple[float, float, float]] = []
             self.stalls_dropped = 0
-            self.gc: dict[int, Histogram] = {
-                0: Histogram(),
-                1: Histogram(),
-                2: Histogram(),
-            }
-            self.gc_pauses: list[tuple[float, int, float]] = []
+            # Appended to by on_gc, which takes no lock: a collection can start anywhere,
+            # also in a thread that holds the lock (a deadlock) or while report() reads.
+            self.collections: list[tuple[float, int, float]] = []
             self.polls = Histogram()
             self.polls_by_agent: dict[str, Histogram] = {}
             self.poll_outcomes: dict[str, list[int]] = {}
@@ -159,16 +158,16 @@ class Probe:
                 del self.worst[WORST:]
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        """gc.callbacks hook: time each collection (in whatever thread it runs)."""
+        """gc.callbacks hook: time each collection (in whatever thread it runs), without a lock."""
         generation = int(info.get("generation", 0))
         if phase == "start":
             self._gc_started[generation] = time.perf_counter()
-        elif (started := self._gc_started.pop(generation, None)) is not None:
-            elapsed = time.perf_counter() - started
-            with self._lock:
-                self.gc[generation].add(elapsed)
-                if elapsed >= STALL and len(self.gc_pauses) < STALLS:
-                    self.gc_pauses.append((elapsed, generation, time.time()))
+        elif (started := self._gc_started.pop(generation, None)) is not None and len(
+            self.collections
+        ) < COLLECTIONS:
+            self.collections.append(
+                (time.perf_counter() - started, generation, time.time())
+            )
 
     # -- the integration's polls and writes ----------------------------------------------------
 
@@ -272,6 +271,10 @@ class Probe:
 
     def report(self) -> dict[str, Any]:
         """Every figure since the last reset."""
+        count = len(self.collections)
+        collections = {0: Histogram(), 1: Histogram(), 2: Histogram()}
+        for pause, generation, _ in self.collections[:count]:
+            collections[generation].add(pause)
         with self._lock:
             outcomes = {sid: list(v) for sid, v in self.poll_outcomes.items()}
             return {
@@ -298,10 +301,11 @@ class Probe:
                     ],
                     "stalls_dropped": self.stalls_dropped,
                 },
-                "gc": {str(g): h.summary() for g, h in self.gc.items()},
+                "gc": {str(g): h.summary() for g, h in collections.items()},
                 "gc_pauses": [
                     {"ms": pause * 1000, "generation": generation, "at": at}
-                    for pause, generation, at in self.gc_pauses
+                    for pause, generation, at in self.collections[:count]
+                    if pause >= STALL
                 ],
                 "polls": {
                     **self.polls.summary(),
