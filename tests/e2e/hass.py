@@ -54,6 +54,18 @@ USERNAME = "owner"
 PASSWORD = "homelab-metrics-e2e"
 
 
+def proc_usage(pid: int) -> tuple[int, float]:
+    """A process's resident memory (VmRSS, bytes) and CPU time so far (user + system, all threads)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    utime, stime = (
+        Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[11:13]
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(rss.split()[1]) * 1024, (int(utime) + int(stime)) / ticks
+
+
 @dataclass
 class RealHomeAssistant:
     """`hass -c <config>` with this integration linked in, an owner account and a token."""
@@ -295,15 +307,9 @@ class RealHomeAssistant:
             raise RuntimeError(f"options flow did not finish: {result}")
 
     def usage(self) -> tuple[int, float]:
-        """The process's resident memory (bytes, VmRSS) and CPU time so far (user + system, s)."""
+        """Home Assistant's resident memory (bytes) and CPU time so far (s): see proc_usage."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-        # Fields after the command name, which is in parentheses and may hold spaces.
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2]
-        utime, stime = stat.split()[11:13]
-        ticks = os.sysconf("SC_CLK_TCK")
-        return int(rss.split()[1]) * 1024, (int(utime) + int(stime)) / ticks
+        return proc_usage(self.process.pid)
 
     async def remove_entry(self, entry_id: str) -> None:
         """Delete a config entry, as the UI's Delete does."""

@@ -3,10 +3,11 @@ a probe inside Home Assistant, and the count of polls answered against samples s
 
 Shared by benchmarks/soak.py, benchmarks/scale.py and tests/e2e/test_soak.py:
 
-    async with LoadRun(plan, config) as run:   # history, fleet, Home Assistant, servers, first polls
-        await run.arm()                        # hostile agents misbehave from here on
-        window = await run.measure(seconds, clients=20)
-    accounts = run.account(window)             # read the history file once Home Assistant stopped
+    run = LoadRun(LoadPlan(servers=50, history_servers=50), config)
+    async with run:             # history, fleet, Home Assistant, servers added, first polls
+        await run.arm()         # hostile agents misbehave from here on
+        window = await run.measure(600, clients=20, export_servers=50, warmup=30)
+    accounts = run.account(window)  # the history file, read once Home Assistant has stopped
 
 How each figure is taken:
 - polls answered: the fleet notes the wall-clock time each valid poll answer was completely written
@@ -42,7 +43,7 @@ import aiohttp
 
 from .agents import REPO
 from .fleet import AgentSpec, AgentStats, Fleet
-from .hass import RealHomeAssistant
+from .hass import RealHomeAssistant, proc_usage
 
 PROBE = Path(__file__).with_name("loop_probe")
 HOSTILE = {"drip": "hostile_drip", "labels": "hostile_labels", "flap": "hostile_flap"}
@@ -62,7 +63,7 @@ class LoadPlan:
     servers: int = 50
     """Well-behaved servers."""
     glances_every: int = 2
-    """Every n-th well-behaved server is a Glances agent, the others node_exporter (0: none)."""
+    """Every n-th well-behaved server is a Glances agent, the others node_exporter (0: none, 1: all)."""
     hostile: tuple[str, ...] = tuple(HOSTILE)
     """Hostile servers to add, by behaviour (drip, labels, flap)."""
     interval: int = 10
@@ -177,12 +178,6 @@ def summary(values: Iterable[float]) -> str:
         return f"{data[0]:.3g}"
     deciles = statistics.quantiles(data, n=10, method="inclusive")
     return f"{statistics.median(data):.3g} ({deciles[0]:.3g}-{deciles[-1]:.3g})"
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used."""
-    stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_load() -> str:
@@ -567,7 +562,7 @@ class LoadRun:
         )
         await asyncio.sleep(warmup)
         fleet_start = await self.fleet.stats()
-        fleet_cpu = proc_cpu(self.fleet.pid)
+        fleet_cpu = proc_usage(self.fleet.pid)[1]
         await self.probe(reset=True)
         exporter.reset()
         rss_start, cpu_start = self.hass.usage()
@@ -582,7 +577,7 @@ class LoadRun:
         probe = await self.probe()
         exports = exporter.stats
         fleet_end = await self.fleet.stats()
-        fleet_cpu = proc_cpu(self.fleet.pid) - fleet_cpu
+        fleet_cpu = proc_usage(self.fleet.pid)[1] - fleet_cpu
         load = machine_load()
         stop.set()
         cut = 0
