@@ -53,24 +53,25 @@ def _clock(ts: float) -> str:
 
 
 def stall_causes(window: Window) -> dict[str, list[dict[str, float]]]:
-    """The probe's stalls by what was going on: a labels poll, a garbage collection, other.
+    """The probe's stalls by what ran during them: a long parse, a long collection, or neither.
 
-    The integration parses an answer on the event loop right after reading it, so a stall caused
-    by the 4 MiB labels payload is under way within moments of the agent finishing its answer:
-    a stall counts as the labels poll's when it was going on at some time from the answer's end
-    to 2 s after it. A stall counts as a collection's when a collection of 20 ms or more ended
-    during it.
+    "Neither" is export streams, entity updates, or the machine itself. The probe keeps every parse and every collection of 20 ms or more with its start and length;
+    a stall goes with the first cause whose interval overlaps its own.
     """
-    answers = window.fleet_end.get(HOSTILE["labels"])
-    times = answers.served if answers else []
-    pauses = [p["at"] for p in window.probe["gc_pauses"]]
-    causes: dict[str, list[dict[str, float]]] = {"labels": [], "gc": [], "other": []}
-    for stall in window.probe["loop"]["stalls"]:
+    probe = window.probe
+    parses = [
+        (c["start"], c["start"] + c["ms"] / 1000)
+        for c in probe["long_calls"]
+        if c["name"] == "node_exporter_parse"
+    ]
+    pauses = [(p["at"] - p["ms"] / 1000, p["at"]) for p in probe["gc_pauses"]]
+    causes: dict[str, list[dict[str, float]]] = {"parse": [], "gc": [], "other": []}
+    for stall in probe["loop"]["stalls"]:
         began, ended = stall["at"] - stall["lag_ms"] / 1000, stall["at"]
-        if any(began <= t + 2 and ended >= t for t in times):
-            causes["labels"].append(stall)
-        elif any(began <= at <= ended for at in pauses):
-            causes["gc"].append(stall)
+        for cause, spans in (("parse", parses), ("gc", pauses)):
+            if any(start < ended and end > began for start, end in spans):
+                causes[cause].append(stall)
+                break
         else:
             causes["other"].append(stall)
     return causes
@@ -133,8 +134,8 @@ def report(
                         f"{max((st['busy_ms'] for st in causes[cause]), default=0):.1f} ms",
                     )
                     for cause, label in (
-                        ("labels", "at a labels poll"),
-                        ("gc", "during a garbage collection"),
+                        ("parse", "during a parse of 20 ms+"),
+                        ("gc", "during a collection of 20 ms+"),
                         ("other", "otherwise"),
                     )
                 ),
@@ -144,6 +145,15 @@ def report(
                         f"{w['lag_ms']:.0f}/{w['busy_ms']:.0f} {_clock(w['at'])}"
                         for w in loop["worst"]
                     ),
+                ),
+                (
+                    "parses of 20 ms or more",
+                    ", ".join(
+                        f"{c['ms']:.0f}"
+                        for c in probe["long_calls"]
+                        if c["name"] == "node_exporter_parse"
+                    )
+                    + " ms",
                 ),
                 (
                     "garbage collections",

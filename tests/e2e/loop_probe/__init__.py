@@ -17,7 +17,8 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
   and `HistoryStore._insert` on the worker thread (the SQLite transaction alone).
 - Where a poll's CPU goes, for the parts that run without awaiting (so their wall time is their
   time on the loop): `node_exporter.parse_metrics`, `GlancesClient._sample` and the
-  coordinator's `async_update_listeners` (every entity of the server writing its state).
+  coordinator's `async_update_listeners` (every entity of the server writing its state); each
+  call from 20 ms on is also kept with its time, to tell which stalls it caused.
 
 The last three wrap the integration's methods with two clock readings each, in this process only, the
 first time the figures are reset after the integration has been imported.
@@ -132,6 +133,7 @@ class Probe:
             self.store_add = Histogram()
             self.store_insert = Histogram()
             self.sync: dict[str, Histogram] = {}
+            self.long_calls: list[tuple[str, float, float]] = []
 
     # -- event loop ----------------------------------------------------------------------------
 
@@ -212,9 +214,10 @@ class Probe:
             try:
                 return func(*args, **kwargs)
             finally:
-                probe.sync.setdefault(name, Histogram()).add(
-                    time.perf_counter() - start
-                )
+                elapsed = time.perf_counter() - start
+                probe.sync.setdefault(name, Histogram()).add(elapsed)
+                if elapsed >= STALL and len(probe.long_calls) < STALLS:
+                    probe.long_calls.append((name, time.time() - elapsed, elapsed))
 
         return timed
 
@@ -319,6 +322,10 @@ class Probe:
                 "store_add": self.store_add.summary(),
                 "store_insert": self.store_insert.summary(),
                 "sync": {name: h.summary() for name, h in self.sync.items()},
+                "long_calls": [
+                    {"name": name, "start": start, "ms": elapsed * 1000}
+                    for name, start, elapsed in self.long_calls
+                ],
             }
 
 
