@@ -31,7 +31,7 @@ from custom_components.homelab_metrics.agents.glances import (
     parse_uptime,
     root_filesystem,
 )
-from custom_components.homelab_metrics.agents.node_exporter import is_physical
+from custom_components.homelab_metrics.agents.readings import is_physical
 
 from .agent_mocks import (
     glances_payload,
@@ -360,8 +360,9 @@ def test_plugin_shapes() -> None:
             "junk",
         ]
     )
-    assert rx == {"eth0": 10, "eth1": 7}
-    assert tx == {"eth0": 5}
+    # Every interface is kept here; the rate counts the physical ones (test_agents_readings).
+    assert rx == {"eth0": 10, "docker0": 99, "eth1": 7}
+    assert tx == {"eth0": 5, "docker0": 99}
 
 
 async def test_counter_reset_gives_no_rate(glances: FakeGlances) -> None:

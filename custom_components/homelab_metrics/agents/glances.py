@@ -2,7 +2,7 @@
 
 Glances' own `bytes_recv`/`bytes_sent` are deltas since the previous request of any client, so rates
 come from the cumulative counters (`*_gauge` in v4, `cumulative_*` in v3) between our own polls,
-over the same physical interfaces as node_exporter (`node_exporter.is_physical`).
+over the same physical interfaces as node_exporter (`readings.is_physical`).
 
 The small plugin endpoints are used rather than `/all` (90 kB, mostly process lists). `/status`
 answers without a password, so the data endpoints are the ones that reveal wrong credentials.
@@ -11,15 +11,13 @@ answers without a password, so the data endpoints are the ones that reveal wrong
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 import json
-import math
 import re
 from typing import Any, Final
 
 from .base import InvalidAuth, InvalidResponse, Sample
 from .http import HttpAgentClient
-from .node_exporter import is_physical
+from .readings import counter_rate, finite, hottest_cpu
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
 API_VERSIONS = (4, 3)
@@ -49,15 +47,8 @@ def parse_uptime(text: str) -> int | None:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
-def _number(value: Any) -> float | None:
-    """A finite number, or None for strings such as "ERR"/"NA", booleans and NaN."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """Cumulative received and sent bytes of the physical interfaces, by interface."""
+    """Cumulative received and sent bytes by interface (all of them: the rate picks the physical ones)."""
     rx: dict[str, float] = {}
     tx: dict[str, float] = {}
     if not isinstance(network, list):
@@ -66,29 +57,16 @@ def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
         if not isinstance(item, dict):
             continue
         name = str(item.get("interface_name", ""))
-        if not name or not is_physical(name):
+        if not name:
             continue
         for rx_key, tx_key in _COUNTER_KEYS:
             if rx_key in item or tx_key in item:
-                if (value := _number(item.get(rx_key))) is not None:
+                if (value := finite(item.get(rx_key))) is not None:
                     rx[name] = value
-                if (value := _number(item.get(tx_key))) is not None:
+                if (value := finite(item.get(tx_key))) is not None:
                     tx[name] = value
                 break
     return rx, tx
-
-
-def _rate(
-    now: Mapping[str, float], before: Mapping[str, float], seconds: float
-) -> float | None:
-    """Bytes per second summed over interfaces seen both times; None after a counter reset."""
-    common = now.keys() & before.keys()
-    if not common or seconds <= 0:
-        return None
-    deltas = [now[k] - before[k] for k in common]
-    if any(delta < 0 for delta in deltas):
-        return None
-    return sum(deltas) / seconds
 
 
 def root_filesystem(fs: Any) -> dict[str, Any] | None:
@@ -106,21 +84,18 @@ def cpu_temperature(sensors: Any) -> float | None:
     """Hottest CPU core/package temperature; "ERR"/"NA" values are skipped."""
     if not isinstance(sensors, list):
         return None
-    values = [
-        value
+    return hottest_cpu(
+        ("", str(item.get("label", "")), finite(item.get("value")))
         for item in sensors
-        if isinstance(item, dict)
-        and item.get("type") == "temperature_core"
-        and (value := _number(item.get("value"))) is not None
-    ]
-    return max(values) if values else None
+        if isinstance(item, dict) and item.get("type") == "temperature_core"
+    )
 
 
 def cpu_percent(cpu: Any) -> float | None:
     """Busy %, or None before Glances has measured (its first answer is all zeros)."""
     if not isinstance(cpu, dict):
         return None
-    total, idle = _number(cpu.get("total")), _number(cpu.get("idle"))
+    total, idle = finite(cpu.get("total")), finite(cpu.get("idle"))
     if total is None or (total == 0 and not idle):
         return None
     return total
@@ -204,15 +179,15 @@ class GlancesClient(HttpAgentClient):
 
         memory_percent = memory_used = memory_total = None
         if isinstance(mem, dict):
-            memory_percent = _number(mem.get("percent"))
-            used, total_mem = _number(mem.get("used")), _number(mem.get("total"))
+            memory_percent = finite(mem.get("percent"))
+            used, total_mem = finite(mem.get("used")), finite(mem.get("total"))
             memory_used = int(used) if used is not None else None
             memory_total = int(total_mem) if total_mem is not None else None
 
         disk_percent = disk_used = disk_total = None
         if (fs := root_filesystem(data["fs"])) is not None:
             used_fs, free_fs, size = (
-                _number(fs.get(k)) for k in ("used", "free", "size")
+                finite(fs.get(k)) for k in ("used", "free", "size")
             )
             # Glances' free is what non-root users may still use: the same Use% as df.
             if used_fs is not None and free_fs is not None and used_fs + free_fs > 0:
@@ -225,8 +200,8 @@ class GlancesClient(HttpAgentClient):
         rx_rate = tx_rate = None
         if self._previous is not None:
             before_rx, before_tx, before = self._previous
-            rx_rate = _rate(rx, before_rx, now - before)
-            tx_rate = _rate(tx, before_tx, now - before)
+            rx_rate = counter_rate(rx, before_rx, now - before)
+            tx_rate = counter_rate(tx, before_tx, now - before)
         self._previous = (rx, tx, now)
 
         return Sample(
@@ -234,9 +209,9 @@ class GlancesClient(HttpAgentClient):
             cpu_percent=cpu_percent(data["cpu"]),
             memory_percent=memory_percent,
             disk_percent=disk_percent,
-            load_1m=_number(load.get("min1")),
-            load_5m=_number(load.get("min5")),
-            load_15m=_number(load.get("min15")),
+            load_1m=finite(load.get("min1")),
+            load_5m=finite(load.get("min5")),
+            load_15m=finite(load.get("min15")),
             memory_used_bytes=memory_used,
             memory_total_bytes=memory_total,
             disk_used_bytes=disk_used,

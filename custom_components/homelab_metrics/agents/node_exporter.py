@@ -1,14 +1,8 @@
 """Prometheus node_exporter: one GET of /metrics, a targeted scan, rates from counter deltas.
 
-Which network interfaces count: the server's own links, each once. node_exporter lists every
-device but loopback; we also leave out the ones whose traffic is already counted on a physical
-link or never leaves the machine: bridges (br*, vmbr*, virbr*), bonds and teams (their members
-count), VLAN sub-interfaces (`eth0.100`, vlan*), veth pairs and container or VM networks (docker*,
-cni*, flannel*, cali*, cilium*, weave*, kube*, lxc*, vnet*, Proxmox's fw*), tunnels and VPNs
-(tun*, tap*, wg*, tailscale*, zt*) and pseudo devices (ifb*, dummy*). See `is_physical`.
-
-Rates (CPU busy %, network bytes per second) need two scrapes: the first poll has none, and a
-counter that went back (a reboot, a driver reload) gives none for that poll.
+Network rates count the physical interfaces only (`readings.is_physical`). Rates (CPU busy %,
+network bytes per second) need two scrapes: the first poll has none, and a counter that went back
+(a reboot, a driver reload) gives none for that poll.
 """
 
 from __future__ import annotations
@@ -19,19 +13,10 @@ import math
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient
-
-VIRTUAL_INTERFACES = (
-    "lo", "veth", "docker", "br", "vmbr", "virbr", "vnet", "cni", "flannel", "cali",
-    "cilium", "weave", "kube", "lxc", "fwbr", "fwln", "fwpr", "bond", "team", "vlan",
-    "macvlan", "macvtap", "tun", "tap", "wg", "tailscale", "zt", "ifb", "dummy",
-)  # fmt: skip
-"""Name prefixes of interfaces whose traffic is not counted (see the module docstring)."""
+from .readings import counter_rate, finite, hottest_cpu
 
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
 """hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
-
-_OFFSET_LABELS = frozenset({"Tctl"})
-"""AMD control temperatures that may carry an offset over the real one (Tdie), when both exist."""
 
 _WANTED = (
     "node_cpu_seconds_total{",
@@ -215,33 +200,6 @@ def parse_metrics(text: str) -> NodeExporterSnapshot:
     )
 
 
-def is_physical(device: str) -> bool:
-    """Whether an interface's traffic counts in the network rates (see the module docstring)."""
-    return not device.startswith(VIRTUAL_INTERFACES) and "." not in device
-
-
-def _finite(value: float | None) -> float | None:
-    """The value, or None when it is missing, NaN or infinite."""
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _rate(
-    current: Mapping[str, float], previous: Mapping[str, float], seconds: float
-) -> float | None:
-    """Bytes per second over physical interfaces; None on the first poll or after a counter reset."""
-    total = 0.0
-    counted = False
-    for device, value in current.items():
-        if device not in previous or not is_physical(device):
-            continue
-        delta = value - previous[device]
-        if not math.isfinite(delta) or delta < 0:
-            return None
-        total += delta
-        counted = True
-    return total / seconds if counted else None
-
-
 def _is_cpu_chip(name: str) -> bool:
     """Whether an hwmon chip name is a CPU package or an ARM board's CPU/SoC sensor."""
     return name in CPU_CHIPS or (name.startswith(("cpu", "soc")) and "thermal" in name)
@@ -249,24 +207,18 @@ def _is_cpu_chip(name: str) -> bool:
 
 def cpu_temperature(snap: NodeExporterSnapshot) -> float | None:
     """Hottest CPU/package sensor: hwmon CPU chips, else CPU thermal zones; None when absent."""
-    readings: list[tuple[str, str, float]] = []
-    for (chip, sensor), value in snap.hwmon.items():
-        if math.isfinite(value) and _is_cpu_chip(snap.chip_names.get(chip, "")):
-            readings.append((chip, snap.sensor_labels.get((chip, sensor), ""), value))
-    if readings:
-        # An AMD Tctl may read 10-27 °C above the die; Tdie, when present, is the truth.
-        with_tdie = {chip for chip, label, _ in readings if label == "Tdie"}
-        return max(
-            value
-            for chip, label, value in readings
-            if not (chip in with_tdie and label in _OFFSET_LABELS)
-        )
-    zones = [
-        value
+    hottest = hottest_cpu(
+        (chip, snap.sensor_labels.get((chip, sensor), ""), finite(value))
+        for (chip, sensor), value in snap.hwmon.items()
+        if _is_cpu_chip(snap.chip_names.get(chip, ""))
+    )
+    if hottest is not None:
+        return hottest
+    return hottest_cpu(
+        (kind, "", finite(value))
         for (kind, _), value in snap.thermal_zones.items()
-        if kind.startswith(("x86_pkg_temp", "cpu", "soc")) and math.isfinite(value)
-    ]
-    return max(zones) if zones else None
+        if kind.startswith(("x86_pkg_temp", "cpu", "soc"))
+    )
 
 
 def build_sample(
@@ -282,16 +234,16 @@ def build_sample(
     moving forward), else from elapsed, the poller's measure of it.
     """
     g = snap.gauges
-    mem_total = _finite(g.get("node_memory_MemTotal_bytes"))
-    mem_avail = _finite(g.get("node_memory_MemAvailable_bytes"))
+    mem_total = finite(g.get("node_memory_MemTotal_bytes"))
+    mem_avail = finite(g.get("node_memory_MemAvailable_bytes"))
     memory_percent = memory_used = None
     if mem_total and mem_avail is not None:
         memory_percent = 100.0 * (1.0 - mem_avail / mem_total)
         memory_used = int(mem_total - mem_avail)
 
-    size = _finite(snap.root_fs.get("size"))
-    free = _finite(snap.root_fs.get("free"))
-    avail = _finite(snap.root_fs.get("avail"))
+    size = finite(snap.root_fs.get("size"))
+    free = finite(snap.root_fs.get("free"))
+    avail = finite(snap.root_fs.get("avail"))
     disk_percent = disk_used = None
     if size is not None and free is not None and avail is not None:
         # As df: blocks reserved for root are neither used nor available.
@@ -312,24 +264,24 @@ def build_sample(
             d_idle = snap.cpu_idle - previous.cpu_idle
             if d_total > 0 and d_idle >= 0:
                 cpu_percent = min(100.0, max(0.0, 100.0 * (1.0 - d_idle / d_total)))
-        now_time = _finite(g.get("node_time_seconds"))
-        before_time = _finite(previous.gauges.get("node_time_seconds"))
+        now_time = finite(g.get("node_time_seconds"))
+        before_time = finite(previous.gauges.get("node_time_seconds"))
         seconds = elapsed
         if now_time is not None and before_time is not None and now_time > before_time:
             seconds = now_time - before_time
         if seconds is not None and seconds > 0:
-            rx = _rate(snap.rx, previous.rx, seconds)
-            tx = _rate(snap.tx, previous.tx, seconds)
+            rx = counter_rate(snap.rx, previous.rx, seconds)
+            tx = counter_rate(snap.tx, previous.tx, seconds)
 
-    boot = _finite(g.get("node_boot_time_seconds"))
+    boot = finite(g.get("node_boot_time_seconds"))
     return Sample(
         timestamp=timestamp,
         cpu_percent=cpu_percent,
         memory_percent=memory_percent,
         disk_percent=disk_percent,
-        load_1m=_finite(g.get("node_load1")),
-        load_5m=_finite(g.get("node_load5")),
-        load_15m=_finite(g.get("node_load15")),
+        load_1m=finite(g.get("node_load1")),
+        load_5m=finite(g.get("node_load5")),
+        load_15m=finite(g.get("node_load15")),
         memory_used_bytes=memory_used,
         memory_total_bytes=int(mem_total) if mem_total is not None else None,
         disk_used_bytes=disk_used,
