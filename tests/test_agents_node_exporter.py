@@ -26,9 +26,14 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidResponse,
 )
 from custom_components.homelab_metrics.agents.node_exporter import (
+    MAX_ESCAPES,
+    MAX_LABELS,
+    MAX_LINE_BYTES,
+    MAX_SERIES,
     NodeExporterClient,
     build_sample,
-    parse_labels,
+    label_text,
+    parse_line,
     parse_metrics,
 )
 from custom_components.homelab_metrics.agents.readings import is_physical
@@ -368,9 +373,14 @@ def test_malformed_lines_are_skipped(text: str) -> None:
 
 def test_scanner_details() -> None:
     """Escapes, label order, exponents, NaN, timestamps, CRLF and a truncated last line."""
-    labels, end = parse_labels('x{a="q\\"uote",b="back\\\\slash\\n"} 1', 1)
-    assert labels == {"a": 'q"uote', "b": "back\\slash\n"}
-    assert end == len('x{a="q\\"uote",b="back\\\\slash\\n"}')
+    parsed = parse_line(b'x{a="q\\"uote", b = "back\\\\slash\\n",} 1 1700000000000\r')
+    assert parsed is not None
+    name, labels, value = parsed
+    assert (name, value) == (b"x", 1.0)
+    assert {k: label_text(v) for k, v in labels.items()} == {
+        b"a": 'q"uote',
+        b"b": "back\\slash\n",
+    }
     text = (
         'node_filesystem_avail_bytes{mountpoint="/",device="/dev/sda1"} 1.5e+09 1700000000000\r\n'
         'node_filesystem_size_bytes{device="/dev/sda1",mountpoint="/"} 4E9\r\n'
@@ -401,6 +411,77 @@ def test_scanner_details() -> None:
     # A value cut in the middle ("0.5" → "0.") is dropped, never misread.
     cut = parse_metrics("node_load1 0.25\nnode_load15 0.")
     assert cut.gauges == {"node_load1": 0.25}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "plain",
+        "",
+        'q\\"uote',
+        "back\\\\slash",
+        "new\\nline",
+        "\\\\n",  # an escaped backslash, then a plain n
+        "\\\\\\n",  # an escaped backslash, then an escaped newline
+        '\\\\\\"',
+        "unknown \\t escape",
+        "\\\\" * 30,
+        "ünïcödé",
+    ],
+)
+def test_label_escapes_as_prometheus_client(raw: str) -> None:
+    """Label values are unescaped exactly as the reference parser does."""
+    line = f'node_hwmon_sensor_label{{chip="c",label="{raw}",sensor="temp1"}} 1\n'
+    expected = series(reference(line), "node_hwmon_sensor_label")[0][0]["label"]
+    assert parse_metrics(line).sensor_labels == {("c", "temp1"): expected}
+
+
+def test_wanted_line_longer_than_the_cap_is_skipped() -> None:
+    """A line over MAX_LINE_BYTES is not read (it cost seconds of quadratic scanning before).
+
+    Legit lines are under 300 bytes; a path label may reach 4 KiB and is still read.
+    """
+    long_path = "/" + "d" * 4094
+    escapes = "\\\\" * (256 * 1024)  # 512 KiB of escaped backslashes
+    text = (
+        f'node_hwmon_sensor_label{{chip="c",label="{escapes}",sensor="temp1"}} 1\n'
+        f'node_hwmon_sensor_label{{chip="c",label="{"x" * MAX_LINE_BYTES}",sensor="temp2"}} 1\n'
+        f'node_filesystem_size_bytes{{device="{long_path}",mountpoint="/"}} 100\n'
+        f'node_filesystem_free_bytes{{device="{long_path}",mountpoint="/"}} 50\n'
+        f'node_filesystem_avail_bytes{{device="{long_path}",mountpoint="/"}} 40\n'
+        'node_hwmon_sensor_label{chip="c",label="Core 0",sensor="temp3"} 1\n'
+    )
+    snap = parse_metrics(text)
+    assert snap.sensor_labels == {("c", "temp3"): "Core 0"}
+    assert snap.root_fs == {"size": 100, "free": 50, "avail": 40}
+
+
+def test_line_bounds() -> None:
+    """Escapes, labels and digits per line are bounded; a line past a bound is not read."""
+    line = 'node_hwmon_sensor_label{{chip="c",label="{}",sensor="t"{}}} {}'
+    escaped = "\\\\" * (MAX_ESCAPES // 2)
+    assert parse_line(line.format(escaped, "", "1").encode()) is not None
+    assert parse_line(line.format(escaped + "\\n", "", "1").encode()) is None
+    extra = "".join(f',l{i}="v"' for i in range(MAX_LABELS - 3))
+    assert parse_line(line.format("", extra, "1").encode()) is not None
+    assert parse_line(line.format("", extra + ',x="v"', "1").encode()) is None
+    number = "1" * 64
+    assert parse_line(line.format("", "", number).encode()) == (
+        b"node_hwmon_sensor_label",
+        {b"chip": b"c", b"label": b"", b"sensor": b"t"},
+        float(number),
+    )
+    assert parse_line(line.format("", "", number + "1").encode()) is None
+    assert parse_line(line.format("", "", "0x10").encode()) is None
+
+
+def test_too_many_wanted_series_are_refused() -> None:
+    """More lines of the series we read than any server sends: InvalidResponse, bounded work."""
+    line = 'node_cpu_seconds_total{cpu="0",mode="idle"} 1\n'
+    snap = parse_metrics(line * MAX_SERIES + "node_unwanted_series 1\n" * 1000)
+    assert snap.cpu_total == MAX_SERIES
+    with pytest.raises(InvalidResponse, match="more than"):
+        parse_metrics(line * (MAX_SERIES + 1))
 
 
 def test_missing_root_mountpoint() -> None:

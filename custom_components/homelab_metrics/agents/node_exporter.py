@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 import math
+import re
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient
@@ -18,27 +19,54 @@ from .readings import counter_rate, finite, hottest_cpu
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
 """hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
 
-_WANTED = (
-    "node_cpu_seconds_total{",
-    "node_memory_MemAvailable_bytes",
-    "node_memory_MemTotal_bytes",
-    "node_filesystem_size_bytes{",
-    "node_filesystem_free_bytes{",
-    "node_filesystem_avail_bytes{",
-    "node_load1",
-    "node_load5",
-    "node_load15",
-    "node_boot_time_seconds",
-    "node_time_seconds",
-    "node_network_receive_bytes_total{",
-    "node_network_transmit_bytes_total{",
-    "node_hwmon_temp_celsius{",
-    "node_hwmon_chip_names{",
-    "node_hwmon_sensor_label{",
-    "node_thermal_zone_temp{",
+MAX_LINE_BYTES = 8 * 1024
+"""Longest line of a wanted series that is read; a longer one is skipped unread.
+
+node_exporter's lines are under 300 bytes; a label holding a path may reach PATH_MAX (4 KiB), so
+twice that leaves room for any real line while bounding what one line may cost.
+"""
+MAX_LABELS = 32
+"""Most labels one line may carry (node_exporter's wanted series have at most 3)."""
+MAX_ESCAPES = 64
+"""Most backslashes one line may hold; real label values hardly ever need one."""
+MAX_SERIES = 20_000
+"""Most lines of wanted series one scrape may hold; more and the scrape is refused.
+
+A 768-thread server has 6,144 CPU lines; a container host with a thousand interfaces and a few
+hundred mounts adds some 3,000 more. Twice the extreme leaves room while bounding a poll's work.
+"""
+
+# Lines of the wanted series, found by one regex scan in C (only these reach Python): a newline,
+# a wanted name, then at most MAX_LINE_BYTES up to the next newline. A longer line, or a last line
+# without its newline (cut off in transit: its number may be truncated), does not match.
+_WANTED_LINE = re.compile(
+    rb"\n((?:"
+    rb"node_cpu_seconds_total\{"
+    rb"|node_memory_Mem(?:Available|Total)_bytes[ \t{]"
+    rb"|node_filesystem_(?:size|free|avail)_bytes\{"
+    rb"|node_load(?:1|5|15)[ \t{]"
+    rb"|node_(?:boot_)?time_seconds[ \t{]"
+    rb"|node_network_(?:receive|transmit)_bytes_total\{"
+    rb"|node_hwmon_(?:temp_celsius|chip_names|sensor_label)\{"
+    rb"|node_thermal_zone_temp\{"
+    rb")[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
 )
-_UNLABELLED = frozenset(
-    {
+# A quoted label value consumes any escaped character, and every quantifier is possessive: the
+# scan of a line never backtracks, so it is linear in the line's length.
+_QUOTED = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_PAIR = rb"[ \t]*+[a-zA-Z_][a-zA-Z0-9_]*+[ \t]*+=[ \t]*+" + _QUOTED + rb"[ \t]*+"
+_SAMPLE = re.compile(
+    rb"([a-zA-Z_:][a-zA-Z0-9_:]*+)"
+    rb"(?:\{(" + _PAIR + rb"(?:," + _PAIR + rb")*+,?[ \t]*+|[ \t]*+)\}[ \t]*+|[ \t]++)"
+    rb"([^ \t\r]{1,64}+)(?:[ \t]++-?[0-9]{1,20}+)?[ \t\r]*+"
+)
+_LABEL = re.compile(
+    rb'([a-zA-Z_][a-zA-Z0-9_]*+)[ \t]*+=[ \t]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"'
+)
+
+_GAUGES = {
+    name.encode(): name
+    for name in (
         "node_memory_MemAvailable_bytes",
         "node_memory_MemTotal_bytes",
         "node_load1",
@@ -46,14 +74,15 @@ _UNLABELLED = frozenset(
         "node_load15",
         "node_boot_time_seconds",
         "node_time_seconds",
-    }
-)
-_FILESYSTEM = {
-    "node_filesystem_size_bytes": "size",
-    "node_filesystem_free_bytes": "free",
-    "node_filesystem_avail_bytes": "avail",
+    )
 }
-_IDLE_MODES = frozenset({"idle", "iowait"})
+"""Unlabelled series, by their name as bytes."""
+_FILESYSTEM = {
+    b"node_filesystem_size_bytes": "size",
+    b"node_filesystem_free_bytes": "free",
+    b"node_filesystem_avail_bytes": "avail",
+}
+_IDLE_MODES = frozenset({b"idle", b"iowait"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,53 +111,56 @@ class NodeExporterSnapshot:
     """Temperature by (zone type, zone number)."""
 
 
-def parse_labels(text: str, start: int) -> tuple[dict[str, str], int]:
-    """Labels from text[start] == '{' to its closing brace; returns them and the index after it."""
-    labels: dict[str, str] = {}
-    i = start + 1
-    end = len(text)
-    while i < end:
-        while i < end and text[i] in " ,":
-            i += 1
-        if i < end and text[i] == "}":
-            return labels, i + 1
-        eq = text.find("=", i)
-        if eq < 0 or eq + 1 >= end or text[eq + 1] != '"':
-            raise ValueError("malformed label")
-        name = text[i:eq].strip()
-        j = eq + 2
-        value: list[str] = []
-        while True:
-            quote = text.find('"', j)
-            if quote < 0:
-                raise ValueError("unterminated label value")
-            backslash = text.find("\\", j, quote)
-            if backslash < 0:
-                value.append(text[j:quote])
-                j = quote + 1
-                break
-            value.append(text[j:backslash])
-            escaped = text[backslash + 1 : backslash + 2]
-            value.append({"n": "\n", "\\": "\\", '"': '"'}.get(escaped, "\\" + escaped))
-            j = backslash + 2
-        labels[name] = "".join(value)
-        i = j
-    raise ValueError("unterminated label set")
+def label_text(raw: bytes) -> str:
+    r"""A raw label value as text: the format's escapes (\\, \", \n) undone, bad UTF-8 replaced."""
+    if b"\\" in raw:
+        # Split at escaped backslashes first, so that an escaped backslash before "n" stays one.
+        raw = b"\\".join(
+            part.replace(b'\\"', b'"').replace(b"\\n", b"\n")
+            for part in raw.split(b"\\\\")
+        )
+    return raw.decode("utf-8", "replace")
 
 
-def _value(rest: str) -> float:
-    """The sample value at the start of rest (a timestamp may follow it)."""
-    return float(rest.split(None, 1)[0])
+def parse_line(line: bytes) -> tuple[bytes, dict[bytes, bytes], float] | None:
+    """Name, raw label values and value of one sample line; None for a line that is not read.
+
+    A line longer than MAX_LINE_BYTES, with more than MAX_ESCAPES backslashes or MAX_LABELS
+    labels, or not in the exposition format, is not read. Its cost is linear in its length.
+    """
+    if len(line) > MAX_LINE_BYTES or line.count(b"\\") > MAX_ESCAPES:
+        return None
+    match = _SAMPLE.fullmatch(line)
+    if match is None:
+        return None
+    name, body, value = match.groups()
+    pairs = _LABEL.findall(body) if body else []
+    if len(pairs) > MAX_LABELS:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return name, dict(pairs), number
 
 
-def parse_metrics(text: str) -> NodeExporterSnapshot:
+def parse_metrics(body: bytes | str) -> NodeExporterSnapshot:
     """Scan exposition text for the series we use; every other line is skipped unparsed.
 
-    A line that does not parse costs only itself. The format ends every line with a newline, so
-    a last line without one was cut off in transit and is dropped: its number may be truncated.
+    The body is read as bytes, in time linear in its size: one C scan picks the lines of wanted
+    series, each of them is matched once, and only the label values kept are decoded. A line that
+    does not parse costs only itself. The format ends every line with a newline, so a last line
+    without one was cut off in transit and is dropped: its number may be truncated.
+
+    Raises InvalidResponse when the body holds more than MAX_SERIES lines of wanted series.
     """
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    lines = _WANTED_LINE.findall(b"\n" + body)
+    if len(lines) > MAX_SERIES:
+        raise InvalidResponse(
+            f"{len(lines)} lines of the series read, more than {MAX_SERIES}"
+        )
     cpu_total = cpu_idle = 0.0
     cpu_seen = False
     gauges: dict[str, float] = {}
@@ -140,49 +172,37 @@ def parse_metrics(text: str) -> NodeExporterSnapshot:
     sensor_labels: dict[tuple[str, str], str] = {}
     zones: dict[tuple[str, str], float] = {}
 
-    # splitlines also ends lines at CR; startswith skips ~95 % of the lines before any copy.
-    for raw_line in text.splitlines():
-        if not raw_line.startswith(_WANTED):
+    for line in lines:
+        if (parsed := parse_line(line)) is None:
             continue
-        line = raw_line.rstrip()
-        try:
-            brace = line.find("{")
-            space = line.find(" ")
-            if brace < 0 or 0 <= space < brace:
-                if space > 0 and line[:space] in _UNLABELLED:
-                    gauges[line[:space]] = _value(line[space:])
-                continue
-            name = line[:brace]
-            labels, after = parse_labels(line, brace)
-            value = _value(line[after:])
-        except (ValueError, IndexError):
-            continue
-        if name == "node_cpu_seconds_total":
+        name, labels, value = parsed
+        if name == b"node_cpu_seconds_total":
             # NaN or Inf in one counter would poison the sums for good: skip that series.
             if math.isfinite(value):
                 cpu_seen = True
                 cpu_total += value
-                if labels.get("mode") in _IDLE_MODES:
+                if labels.get(b"mode") in _IDLE_MODES:
                     cpu_idle += value
         elif name in _FILESYSTEM:
-            if labels.get("mountpoint") == "/":
-                fs = filesystems.setdefault(labels.get("device", ""), {})
-                fs.setdefault(_FILESYSTEM[name], value)
-        elif name == "node_network_receive_bytes_total":
-            rx[labels.get("device", "")] = value
-        elif name == "node_network_transmit_bytes_total":
-            tx[labels.get("device", "")] = value
-        elif name == "node_hwmon_temp_celsius":
-            hwmon[(labels.get("chip", ""), labels.get("sensor", ""))] = value
-        elif name == "node_hwmon_chip_names":
-            chip_names[labels.get("chip", "")] = labels.get("chip_name", "")
-        elif name == "node_hwmon_sensor_label":
-            key = (labels.get("chip", ""), labels.get("sensor", ""))
-            sensor_labels[key] = labels.get("label", "")
-        elif name == "node_thermal_zone_temp":
-            zones[(labels.get("type", ""), labels.get("zone", ""))] = value
-        elif name in _UNLABELLED and not labels:
-            gauges[name] = value
+            if labels.get(b"mountpoint") == b"/":
+                device = label_text(labels.get(b"device", b""))
+                filesystems.setdefault(device, {}).setdefault(_FILESYSTEM[name], value)
+        elif name == b"node_network_receive_bytes_total":
+            rx[label_text(labels.get(b"device", b""))] = value
+        elif name == b"node_network_transmit_bytes_total":
+            tx[label_text(labels.get(b"device", b""))] = value
+        elif name == b"node_hwmon_temp_celsius":
+            hwmon[_chip_sensor(labels)] = value
+        elif name == b"node_hwmon_chip_names":
+            chip = label_text(labels.get(b"chip", b""))
+            chip_names[chip] = label_text(labels.get(b"chip_name", b""))
+        elif name == b"node_hwmon_sensor_label":
+            sensor_labels[_chip_sensor(labels)] = label_text(labels.get(b"label", b""))
+        elif name == b"node_thermal_zone_temp":
+            kind = label_text(labels.get(b"type", b""))
+            zones[(kind, label_text(labels.get(b"zone", b"")))] = value
+        elif name in _GAUGES and not labels:
+            gauges[_GAUGES[name]] = value
 
     # Bind mounts can list "/" twice; the first device with all three figures is the root.
     root_fs = next((fs for fs in filesystems.values() if len(fs) == 3), {})
@@ -198,6 +218,11 @@ def parse_metrics(text: str) -> NodeExporterSnapshot:
         sensor_labels=sensor_labels,
         thermal_zones=zones,
     )
+
+
+def _chip_sensor(labels: Mapping[bytes, bytes]) -> tuple[str, str]:
+    """The (chip, sensor) key of an hwmon series."""
+    return label_text(labels.get(b"chip", b"")), label_text(labels.get(b"sensor", b""))
 
 
 def _is_cpu_chip(name: str) -> bool:
