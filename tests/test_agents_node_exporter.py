@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import reduce
 import gzip
 import math
 from operator import add
 from pathlib import Path
+import threading
+import tracemalloc
+import zlib
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +21,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
+from custom_components.homelab_metrics.agents import node_exporter
 from custom_components.homelab_metrics.agents.base import (
     MAX_PAYLOAD_BYTES,
     AgentConfig,
@@ -30,10 +34,13 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     MAX_LABELS,
     MAX_LINE_BYTES,
     MAX_SERIES,
+    PARSE_ON_LOOP_LINES,
     NodeExporterClient,
+    NodeExporterSnapshot,
     build_sample,
     label_text,
     parse_line,
+    parse_lines,
     parse_metrics,
 )
 from custom_components.homelab_metrics.agents.readings import is_physical
@@ -45,7 +52,7 @@ from .agent_mocks import (
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import serve
+from .fake_server import probe_loop_steps, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
 UPSTREAM = (
@@ -506,6 +513,8 @@ class Agent:
         self.content_type = NODE_EXPORTER_CONTENT_TYPE
         self.status = 200
         self.gzip = False
+        self.content_encoding: str | None = None
+        """Sent as Content-Encoding with the body as it is (already encoded)."""
         self.stream = False
         self.auth: str | None = None
         self.port = 0
@@ -520,6 +529,8 @@ class Agent:
         if self.gzip and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
+        if self.content_encoding is not None:
+            headers["Content-Encoding"] = self.content_encoding
         if self.stream:
             # Chunked, without Content-Length: only counting the bytes can catch it.
             response = web.StreamResponse(status=self.status, headers=headers)
@@ -600,6 +611,128 @@ async def test_client_payload_over_the_cap(agent: Agent, stream: bool) -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidResponse, match="too large|larger"):
             await client_for(session, agent.port).async_fetch()
+
+
+def gzip_bomb(mib: int) -> bytes:
+    """A gzip stream of mib MiB of zeros (about 1 kB per MiB)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(mib)) + compressor.flush()
+
+
+async def test_client_gzip_bomb_inflates_no_further_than_the_cap(agent: Agent) -> None:
+    """A small gzip body that inflates to 32 MiB is refused after inflating at most the cap.
+
+    aiohttp inflates each chunk it receives whole, in one step of the event loop (a 0.5 MB body
+    stalled it for 0.65 s and allocated twice what it inflated), so the client inflates itself.
+    """
+    agent.body = gzip_bomb(32)
+    agent.content_encoding = "gzip"
+    async with aiohttp.ClientSession() as session:
+        tracemalloc.start()
+        try:
+            with pytest.raises(InvalidResponse, match="inflates to more than"):
+                await client_for(session, agent.port).async_fetch()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MAX_PAYLOAD_BYTES
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("deflate", zlib.compress),
+        (
+            "deflate",
+            lambda body: zlib.compress(body)[2:-4],
+        ),  # raw deflate, as some send it
+        ("x-gzip", gzip.compress),
+        ("identity", lambda body: body),
+    ],
+)
+async def test_client_content_encodings(
+    agent: Agent, encoding: str, encode: Callable[[bytes], bytes]
+) -> None:
+    """gzip, zlib and raw deflate bodies are inflated; the Sample is the plain body's."""
+    plain = agent.body
+    agent.body, agent.content_encoding = encode(plain), encoding
+    async with aiohttp.ClientSession() as session:
+        sample = await client_for(session, agent.port).async_fetch()
+    assert sample == build_sample(parse_metrics(plain), None, timestamp=1000)
+    assert agent.seen[0].headers["Accept-Encoding"] == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("br", b"\x0b\x02\x80", "unsupported Content-Encoding 'br'"),
+        ("gzip", b"\x1f\x8bnot gzip at all", "not valid gzip"),
+    ],
+)
+async def test_client_unreadable_encodings(
+    agent: Agent, encoding: str, body: bytes, message: str
+) -> None:
+    """An encoding we did not offer, or a broken stream, is InvalidResponse."""
+    agent.body, agent.content_encoding = body, encoding
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(InvalidResponse, match=message):
+            await client_for(session, agent.port).async_fetch()
+
+
+def adversarial_body() -> bytes:
+    """3.5 MiB of a real scrape's lines after one 512 KiB line of escaped backslashes."""
+    escapes = b"\\\\" * (256 * 1024)
+    line = b'node_hwmon_sensor_label{chip="c",label="' + escapes + b'",sensor="t"} 1\n'
+    scrape = (FIXTURES / "metrics_1.txt").read_bytes()
+    return line + scrape * (7 * (1 << 19) // len(scrape))
+
+
+@pytest.mark.parametrize(
+    ("body", "off_loop"),
+    [
+        (lambda: (FIXTURES / "metrics_1.txt").read_bytes(), False),
+        (adversarial_body, True),  # bigger than SCAN_ON_LOOP_BYTES
+        (  # small, but more wanted lines than PARSE_ON_LOOP_LINES
+            lambda: b'node_cpu_seconds_total{cpu="0",mode="idle"} 1\n'
+            * (PARSE_ON_LOOP_LINES + 1),
+            True,
+        ),
+    ],
+    ids=["real scrape", "4 MiB", "many wanted lines"],
+)
+async def test_client_parses_big_bodies_off_the_event_loop(
+    agent: Agent,
+    monkeypatch: pytest.MonkeyPatch,
+    body: Callable[[], bytes],
+    off_loop: bool,
+) -> None:
+    """A real scrape parses on the event loop; a big one in the executor (main parsed all on it)."""
+    threads: list[int] = []
+
+    def spy(lines: list[bytes]) -> NodeExporterSnapshot:
+        threads.append(threading.get_ident())
+        return parse_lines(lines)
+
+    monkeypatch.setattr(node_exporter, "parse_lines", spy)
+    agent.body = body()
+    async with aiohttp.ClientSession() as session:
+        await client_for(session, agent.port).async_fetch()
+    assert len(threads) == 1
+    assert (threads[0] != threading.get_ident()) is off_loop
+
+
+async def test_client_poll_keeps_the_event_loop_free(agent: Agent) -> None:
+    """No loop step of a poll of a 4 MiB adversarial body comes near a second.
+
+    Before, its 512 KiB line alone held the loop for seconds. benchmarks/parse.py measures the
+    longest step (a few ms); this bound is generous so that a loaded machine cannot fail it.
+    """
+    agent.body = adversarial_body()
+    async with aiohttp.ClientSession() as session, probe_loop_steps() as steps:
+        sample = await client_for(session, agent.port).async_fetch()
+    assert sample.memory_percent is not None
+    assert steps.longest < 0.5
 
 
 async def test_client_auth(agent: Agent) -> None:
