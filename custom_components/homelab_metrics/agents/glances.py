@@ -6,6 +6,12 @@ over the same physical interfaces as node_exporter (`readings.is_physical`).
 
 The small plugin endpoints are used rather than `/all` (90 kB, mostly process lists). `/status`
 answers without a password, so the data endpoints are the ones that reveal wrong credentials.
+
+Whatever a plugin answers ends as its figures or as missing ones: a body over MAX_PLUGIN_BYTES,
+JSON that does not decode (cut, not UTF-8, nested past Python's recursion limit, an integer past
+its 4,300-digit limit) and values of the wrong type are all missing figures; only a poll without
+cpu and mem is an error. Numbers go through `readings.finite`, so NaN, Infinity and integers past
+the float range are missing too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 from typing import Any, Final
 
 from .base import InvalidAuth, InvalidResponse, Sample
-from .http import HttpAgentClient
+from .http import HttpAgentClient, async_off_loop
 from .readings import counter_rate, finite, hottest_cpu
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
@@ -28,7 +34,17 @@ BOOT_TIME_GRANULARITY = 60
 BOOT_TIME_TOLERANCE = 120
 """Later polls keep that boot time while their estimate stays this close and uptime grows."""
 
-_UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2}):(\d{2})\s*$")
+MAX_PLUGIN_BYTES = 256 * 1024
+"""Largest plugin body read. The plugins send 0.01-0.7 kB; a network list takes about 350 bytes an
+interface, so this holds some 700 of them while bounding the decode (a few ms at worst)."""
+DECODE_ON_LOOP_BYTES = 16 * 1024
+"""Largest body decoded on the event loop (well under a millisecond); larger ones are decoded in
+the executor. Every plugin but a big server's network list is far smaller."""
+
+# str(datetime.timedelta) as Glances sends it; days bounded so that the seconds stay plausible.
+_UPTIME = re.compile(
+    r"\s*+(?:([0-9]{1,6}+) days?, )?([01]?[0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])\s*+"
+)
 _NOT_FOUND: Final = object()
 """A plugin path answered 404: this server speaks another API version."""
 
@@ -40,11 +56,21 @@ _COUNTER_KEYS = (
 
 def parse_uptime(text: str) -> int | None:
     """Seconds of "3 days, 10:25:20" / "1 day, 0:00:01" / "1:37:39"; None when unreadable."""
-    match = _UPTIME.match(text)
+    match = _UPTIME.fullmatch(text)
     if match is None:
         return None
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def decode_json(body: bytes) -> Any:
+    """A plugin's JSON, or None when it does not decode (within Python's own bounds)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON or UTF-8 and integers past 4,300 digits; RecursionError
+        # nesting past the interpreter's recursion limit.
+        return None
 
 
 def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
@@ -56,8 +82,8 @@ def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
     for item in network:
         if not isinstance(item, dict):
             continue
-        name = str(item.get("interface_name", ""))
-        if not name:
+        name = item.get("interface_name")
+        if not isinstance(name, str) or not name:
             continue
         for rx_key, tx_key in _COUNTER_KEYS:
             if rx_key in item or tx_key in item:
@@ -85,10 +111,15 @@ def cpu_temperature(sensors: Any) -> float | None:
     if not isinstance(sensors, list):
         return None
     return hottest_cpu(
-        ("", str(item.get("label", "")), finite(item.get("value")))
+        ("", _text(item.get("label")), finite(item.get("value")))
         for item in sensors
         if isinstance(item, dict) and item.get("type") == "temperature_core"
     )
+
+
+def _text(value: Any) -> str:
+    """A string field, or "" for anything else (a number or a list is no name)."""
+    return value if isinstance(value, str) else ""
 
 
 def cpu_percent(cpu: Any) -> float | None:
@@ -116,15 +147,19 @@ class GlancesClient(HttpAgentClient):
 
     async def _async_plugin(self, version: int, name: str) -> Any:
         """One plugin's JSON; None when the plugin is disabled or unreadable."""
-        reply = await self._async_get(f"/api/{version}/{name}")
+        try:
+            reply = await self._async_get(
+                f"/api/{version}/{name}", max_bytes=MAX_PLUGIN_BYTES
+            )
+        except InvalidResponse:
+            return None  # too large, or an encoding we cannot read
         if reply.status == 404:
             return _NOT_FOUND
         if reply.status != 200:
             return None  # a disabled plugin answers 400 "Unknown plugin"
-        try:
-            return json.loads(reply.body)
-        except ValueError:
-            return None
+        if len(reply.body) > DECODE_ON_LOOP_BYTES:
+            return await async_off_loop(decode_json, reply.body)
+        return decode_json(reply.body)
 
     async def _async_gather(self, version: int, names: tuple[str, ...]) -> list[Any]:
         """Plugins concurrently; every request ends (each has the timeout) before an error is raised."""
