@@ -369,6 +369,47 @@ async def test_odd_shapes_inside_plugins(glances: FakeGlances) -> None:
     assert sample.memory_percent is not None
 
 
+async def test_implausible_figures_are_missing(glances: FakeGlances) -> None:
+    """CPU -50 %, memory 150 %, NaN disk % from huge sizes, an inf rate, a boot before 2000."""
+    mem = glances_payload("v4", "mem")
+    fs = glances_payload("v4", "fs")
+    network = glances_payload("v4", "network")
+    glances.overrides["cpu"] = (200, {**glances_payload("v4", "cpu"), "total": -50})
+    glances.overrides["mem"] = (200, {**mem, "percent": 150})
+    glances.overrides["fs"] = (200, [{**fs[0], "used": 1e308, "free": 1e308}])
+    glances.overrides["network"] = (
+        200,
+        [{**item, "bytes_recv_gauge": -1.7e308} for item in network],
+    )
+    glances.overrides["uptime"] = (200, "999999 days, 0:00:00")
+    glances.overrides["sensors"] = (
+        200,
+        [
+            {"label": "Core 0", "type": "temperature_core", "value": 127},
+            {"label": "Core 1", "type": "temperature_core", "value": 49},
+        ],
+    )
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.overrides["network"] = (
+            200,
+            [{**item, "bytes_recv_gauge": 1.7e308} for item in network],
+        )
+        now[0] += 60
+        sample = await client.async_fetch()
+    assert sample.cpu_percent is None
+    assert sample.memory_percent is None
+    assert sample.memory_total_bytes == mem["total"]
+    assert sample.disk_percent is None
+    assert sample.disk_used_bytes is None
+    assert sample.disk_total_bytes == fs[0]["size"]
+    assert sample.network_rx_bytes_per_second is None
+    assert sample.network_tx_bytes_per_second is not None
+    assert sample.boot_time is None
+    assert sample.temperature_celsius == 49
+
+
 async def test_auth(glances: FakeGlances) -> None:
     """/status is open, so a missing password shows on the data endpoints: InvalidAuth."""
     glances.auth = aiohttp.BasicAuth("glances", "pw").encode()

@@ -43,7 +43,7 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_lines,
     parse_metrics,
 )
-from custom_components.homelab_metrics.agents.readings import is_physical
+from custom_components.homelab_metrics.agents.readings import is_physical, plausible
 
 from .agent_mocks import (
     NODE_EXPORTER_CONTENT_TYPE,
@@ -171,13 +171,15 @@ def test_sample_from_two_real_scrapes() -> None:
     """Rates from the second scrape; percentages as df and free(1) compute them."""
     text_1, text_2 = fixture("metrics_1.txt"), fixture("metrics_2.txt")
     first, second = parse_metrics(text_1), parse_metrics(text_2)
-    start = build_sample(first, None, timestamp=1)
+    # The poller's clock reads what the exporter's did (boot times are checked against it).
+    start = build_sample(first, None, timestamp=int(first.gauges["node_time_seconds"]))
     assert start.cpu_percent is None
     assert start.network_rx_bytes_per_second is None
     assert start.network_tx_bytes_per_second is None
     assert start.memory_percent is not None
     # A wrong poller clock must not matter: the exporter's own clock times the counters.
-    sample = build_sample(second, first, timestamp=2, elapsed=1000.0)
+    now = int(second.gauges["node_time_seconds"])
+    sample = build_sample(second, first, timestamp=now, elapsed=1000.0)
 
     ref, ref_before = reference(text_2), reference(text_1)
     elapsed = ref[("node_time_seconds", ())] - ref_before[("node_time_seconds", ())]
@@ -228,7 +230,7 @@ def test_sample_from_two_real_scrapes() -> None:
     assert sample.load_5m == ref[("node_load5", ())]
     assert sample.load_15m == ref[("node_load15", ())]
     assert sample.boot_time == int(ref[("node_boot_time_seconds", ())])
-    assert sample.timestamp == 2
+    assert sample.timestamp == now
     assert sample.temperature_celsius is None  # a VM has no sensors: missing, never 0
 
 
@@ -489,6 +491,84 @@ def test_too_many_wanted_series_are_refused() -> None:
     assert snap.cpu_total == MAX_SERIES
     with pytest.raises(InvalidResponse, match="more than"):
         parse_metrics(line * (MAX_SERIES + 1))
+
+
+NOW = 1_764_000_000
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "missing"),
+    [
+        ("", "node_boot_time_seconds 1e12\n", ["boot_time"]),
+        ("", "node_boot_time_seconds 1e300\n", ["boot_time"]),
+        (  # available above the total: -400 % before
+            "",
+            "node_memory_MemTotal_bytes 8e9\nnode_memory_MemAvailable_bytes 40e9\n",
+            ["memory_percent", "memory_used_bytes"],
+        ),
+        (  # a negative total: 150 % before
+            "",
+            "node_memory_MemTotal_bytes -8e9\nnode_memory_MemAvailable_bytes 4e9\n",
+            ["memory_percent", "memory_used_bytes", "memory_total_bytes"],
+        ),
+        (  # OverflowError (int of an infinite difference) before
+            "",
+            "node_memory_MemTotal_bytes 1e308\nnode_memory_MemAvailable_bytes -1e308\n",
+            ["memory_percent", "memory_used_bytes", "memory_total_bytes"],
+        ),
+        (
+            "",
+            'node_filesystem_size_bytes{device="d",mountpoint="/"} 1e300\n'
+            'node_filesystem_free_bytes{device="d",mountpoint="/"} 1e299\n'
+            'node_filesystem_avail_bytes{device="d",mountpoint="/"} 1e299\n',
+            ["disk_percent", "disk_used_bytes", "disk_total_bytes"],
+        ),
+        (
+            "",
+            'node_filesystem_size_bytes{device="d",mountpoint="/"} 100\n'
+            'node_filesystem_free_bytes{device="d",mountpoint="/"} 150\n'
+            'node_filesystem_avail_bytes{device="d",mountpoint="/"} 140\n',
+            ["disk_percent", "disk_used_bytes"],
+        ),
+        (  # user time went back by more than idle grew: clamped to 0 % before
+            'node_cpu_seconds_total{cpu="0",mode="idle"} 100\n'
+            'node_cpu_seconds_total{cpu="0",mode="user"} 50\n',
+            'node_cpu_seconds_total{cpu="0",mode="idle"} 130\n'
+            'node_cpu_seconds_total{cpu="0",mode="user"} 30\n',
+            ["cpu_percent"],
+        ),
+        (
+            "",
+            'node_hwmon_chip_names{chip="c",chip_name="coretemp"} 1\n'
+            'node_hwmon_temp_celsius{chip="c",sensor="temp1"} 127\n',
+            ["temperature_celsius"],
+        ),
+        ("node_load1 1\n", "node_load1 -1\nnode_load5 +Inf\n", ["load_1m", "load_5m"]),
+    ],
+)
+def test_implausible_figures_are_missing(
+    before: str, after: str, missing: list[str]
+) -> None:
+    """A figure that cannot be true is missing, never clamped, and none raises."""
+    base = (
+        "node_memory_MemTotal_bytes 8e9\n"
+        "node_memory_MemAvailable_bytes 2e9\n"
+        "node_load1 0.5\n"
+        "node_load5 0.5\n"
+    )
+    sample = build_sample(
+        parse_metrics(base + after),
+        parse_metrics(base + before),
+        timestamp=NOW,
+        elapsed=60,
+    )
+    for field in missing:
+        assert getattr(sample, field) is None, field
+    assert sample == plausible(sample)
+    if "load_1m" not in missing:
+        assert sample.load_1m == 0.5  # the others stay
+    if "memory_total_bytes" not in missing:
+        assert sample.memory_total_bytes is not None
 
 
 def test_missing_root_mountpoint() -> None:

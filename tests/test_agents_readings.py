@@ -1,16 +1,25 @@
-"""The helpers every agent shares: numbers, counter rates, interfaces, the CPU temperature choice."""
+"""The helpers every agent shares: numbers, counter rates, interfaces, CPU temperatures, plausibility."""
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 import math
 
 import pytest
 
+from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.agents.readings import (
+    EARLIEST_BOOT,
+    MAX_BYTES,
+    MAX_LOAD,
+    MAX_RATE,
+    TEMPERATURE_RANGE,
+    byte_count,
     counter_rate,
     finite,
     hottest_cpu,
     is_physical,
+    plausible,
 )
 
 
@@ -78,3 +87,101 @@ def test_hottest_cpu() -> None:
     assert hottest_cpu([("k", "Tctl", 74.0)]) == 74.0
     # Another chip's Tdie says nothing about this chip's Tctl.
     assert hottest_cpu([("k0", "Tdie", 50.0), ("k1", "Tctl", 60.0)]) == 60.0
+
+
+NOW = 1_764_000_000
+TRUE_SAMPLE = Sample(
+    timestamp=NOW,
+    cpu_percent=100.0,
+    memory_percent=0.0,
+    disk_percent=24.9,
+    load_1m=0.0,
+    load_5m=17.5,
+    load_15m=MAX_LOAD,
+    memory_used_bytes=3_400_000_000,
+    memory_total_bytes=3_400_000_000,
+    disk_used_bytes=0,
+    disk_total_bytes=MAX_BYTES,
+    network_rx_bytes_per_second=0.0,
+    network_tx_bytes_per_second=MAX_RATE,
+    temperature_celsius=TEMPERATURE_RANGE[0],
+    boot_time=NOW + 86_400,
+)
+
+
+def test_plausible_keeps_a_true_sample() -> None:
+    """Every field of a sample that can be true (bounds included) passes unchanged.
+
+    Every field is set here: a field added to Sample but not to plausible() fails this test.
+    """
+    assert all(getattr(TRUE_SAMPLE, f.name) is not None for f in fields(Sample))
+    assert plausible(TRUE_SAMPLE) == TRUE_SAMPLE
+    assert plausible(Sample(timestamp=NOW)) == Sample(timestamp=NOW)
+    assert plausible(replace(TRUE_SAMPLE, boot_time=EARLIEST_BOOT)).boot_time == (
+        EARLIEST_BOOT
+    )
+    assert plausible(replace(TRUE_SAMPLE, temperature_celsius=125.0)) == replace(
+        TRUE_SAMPLE, temperature_celsius=125.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cpu_percent", -50.0),
+        ("cpu_percent", 100.000001),
+        ("cpu_percent", math.nan),
+        ("memory_percent", -400.0),
+        ("memory_percent", 150.0),
+        ("disk_percent", math.nan),
+        ("disk_percent", math.inf),
+        ("load_1m", -0.01),
+        ("load_5m", math.inf),
+        ("load_15m", MAX_LOAD * 2),
+        ("memory_used_bytes", -1),
+        ("memory_total_bytes", -8_000_000_000),
+        ("disk_used_bytes", 10**30),
+        ("disk_total_bytes", MAX_BYTES + 1),
+        ("network_rx_bytes_per_second", -1.0),
+        ("network_rx_bytes_per_second", math.inf),
+        ("network_tx_bytes_per_second", math.nan),
+        ("network_tx_bytes_per_second", MAX_RATE * 10),
+        ("temperature_celsius", -273.15),
+        ("temperature_celsius", 127.0),
+        ("temperature_celsius", math.nan),
+        ("boot_time", 10**12),  # node_boot_time_seconds 1e12
+        ("boot_time", NOW + 86_401),
+        ("boot_time", EARLIEST_BOOT - 1),
+        ("boot_time", -1),
+    ],
+)
+def test_plausible_drops_what_cannot_be_true(field: str, value: float) -> None:
+    """An impossible figure is missing (None), never clamped; the others stay."""
+    sample = replace(TRUE_SAMPLE, **{field: value})
+    assert plausible(sample) == replace(TRUE_SAMPLE, **{field: None})
+
+
+def test_used_bytes_above_the_total_are_dropped() -> None:
+    """More used than there is: the used figure is missing, the total stays."""
+    sample = replace(TRUE_SAMPLE, memory_used_bytes=9, memory_total_bytes=8)
+    assert plausible(sample).memory_used_bytes is None
+    assert plausible(sample).memory_total_bytes == 8
+    only_used = replace(TRUE_SAMPLE, disk_used_bytes=9, disk_total_bytes=None)
+    assert plausible(only_used).disk_used_bytes == 9
+
+
+def test_byte_count() -> None:
+    """A whole, non-negative, representable number of bytes, else None."""
+    assert byte_count(8e9) == 8_000_000_000
+    assert byte_count(0) == 0
+    assert byte_count(MAX_BYTES) == MAX_BYTES
+    for value in (None, -1.0, math.nan, math.inf, 1e300, MAX_BYTES + 1):
+        assert byte_count(value) is None
+
+
+def test_hottest_cpu_skips_impossible_readings() -> None:
+    """A sensor's error value neither wins nor hides the real readings."""
+    assert hottest_cpu([("c", "Core 0", 127.0), ("c", "Core 1", 55.0)]) == 55.0
+    assert hottest_cpu([("c", "Core 0", -273.15)]) is None
+    # A broken Tdie does not hide the only real figure left, Tctl.
+    assert hottest_cpu([("k", "Tdie", -128.0), ("k", "Tctl", 61.0)]) == 61.0

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from .base import InvalidAuth, InvalidResponse, Sample
 from .http import HttpAgentClient, async_off_loop
-from .readings import counter_rate, finite, hottest_cpu
+from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
 API_VERSIONS = (4, 3)
@@ -215,20 +215,19 @@ class GlancesClient(HttpAgentClient):
         memory_percent = memory_used = memory_total = None
         if isinstance(mem, dict):
             memory_percent = finite(mem.get("percent"))
-            used, total_mem = finite(mem.get("used")), finite(mem.get("total"))
-            memory_used = int(used) if used is not None else None
-            memory_total = int(total_mem) if total_mem is not None else None
+            memory_used = byte_count(finite(mem.get("used")))
+            memory_total = byte_count(finite(mem.get("total")))
 
         disk_percent = disk_used = disk_total = None
         if (fs := root_filesystem(data["fs"])) is not None:
+            # Only byte counts that can be true enter the figure (huge ones made it NaN).
             used_fs, free_fs, size = (
-                finite(fs.get(k)) for k in ("used", "free", "size")
+                byte_count(finite(fs.get(k))) for k in ("used", "free", "size")
             )
             # Glances' free is what non-root users may still use: the same Use% as df.
             if used_fs is not None and free_fs is not None and used_fs + free_fs > 0:
                 disk_percent = 100.0 * used_fs / (used_fs + free_fs)
-            disk_used = int(used_fs) if used_fs is not None else None
-            disk_total = int(size) if size is not None else None
+            disk_used, disk_total = used_fs, size
 
         load = data["load"] if isinstance(data["load"], dict) else {}
         rx, tx = network_counters(data["network"])
@@ -239,22 +238,24 @@ class GlancesClient(HttpAgentClient):
             tx_rate = counter_rate(tx, before_tx, now - before)
         self._previous = (rx, tx, now)
 
-        return Sample(
-            timestamp=int(now),
-            cpu_percent=cpu_percent(data["cpu"]),
-            memory_percent=memory_percent,
-            disk_percent=disk_percent,
-            load_1m=finite(load.get("min1")),
-            load_5m=finite(load.get("min5")),
-            load_15m=finite(load.get("min15")),
-            memory_used_bytes=memory_used,
-            memory_total_bytes=memory_total,
-            disk_used_bytes=disk_used,
-            disk_total_bytes=disk_total,
-            network_rx_bytes_per_second=rx_rate,
-            network_tx_bytes_per_second=tx_rate,
-            temperature_celsius=cpu_temperature(data["sensors"]),
-            boot_time=self._boot_time(data["uptime"], now),
+        return plausible(
+            Sample(
+                timestamp=int(now),
+                cpu_percent=cpu_percent(data["cpu"]),
+                memory_percent=memory_percent,
+                disk_percent=disk_percent,
+                load_1m=finite(load.get("min1")),
+                load_5m=finite(load.get("min5")),
+                load_15m=finite(load.get("min15")),
+                memory_used_bytes=memory_used,
+                memory_total_bytes=memory_total,
+                disk_used_bytes=disk_used,
+                disk_total_bytes=disk_total,
+                network_rx_bytes_per_second=rx_rate,
+                network_tx_bytes_per_second=tx_rate,
+                temperature_celsius=cpu_temperature(data["sensors"]),
+                boot_time=self._boot_time(data["uptime"], now),
+            )
         )
 
     def _boot_time(self, uptime: Any, now: float) -> int | None:

@@ -14,7 +14,7 @@ import re
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient, async_off_loop
-from .readings import counter_rate, finite, hottest_cpu
+from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
 
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
 """hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
@@ -277,23 +277,23 @@ def build_sample(
     moving forward), else from elapsed, the poller's measure of it.
     """
     g = snap.gauges
-    mem_total = finite(g.get("node_memory_MemTotal_bytes"))
-    mem_avail = finite(g.get("node_memory_MemAvailable_bytes"))
+    # Only byte counts that can be true enter a figure: NaN, negative or huge ones are missing.
+    mem_total = byte_count(g.get("node_memory_MemTotal_bytes"))
+    mem_avail = byte_count(g.get("node_memory_MemAvailable_bytes"))
     memory_percent = memory_used = None
     if mem_total and mem_avail is not None:
         memory_percent = 100.0 * (1.0 - mem_avail / mem_total)
-        memory_used = int(mem_total - mem_avail)
+        memory_used = mem_total - mem_avail
 
-    size = finite(snap.root_fs.get("size"))
-    free = finite(snap.root_fs.get("free"))
-    avail = finite(snap.root_fs.get("avail"))
+    size, free, avail = (
+        byte_count(snap.root_fs.get(stat)) for stat in ("size", "free", "avail")
+    )
     disk_percent = disk_used = None
     if size is not None and free is not None and avail is not None:
         # As df: blocks reserved for root are neither used nor available.
-        used = size - free
-        disk_used = int(used)
-        if used + avail > 0:
-            disk_percent = 100.0 * used / (used + avail)
+        disk_used = size - free
+        if disk_used + avail > 0:
+            disk_percent = 100.0 * disk_used / (disk_used + avail)
 
     cpu_percent = rx = tx = None
     if previous is not None:
@@ -304,9 +304,10 @@ def build_sample(
             and previous.cpu_idle is not None
         ):
             d_total = snap.cpu_total - previous.cpu_total
-            d_idle = snap.cpu_idle - previous.cpu_idle
-            if d_total > 0 and d_idle >= 0:
-                cpu_percent = min(100.0, max(0.0, 100.0 * (1.0 - d_idle / d_total)))
+            if d_total > 0:
+                # Outside 0-100 only when some counter went back: dropped, not clamped.
+                d_idle = snap.cpu_idle - previous.cpu_idle
+                cpu_percent = 100.0 * (1.0 - d_idle / d_total)
         now_time = finite(g.get("node_time_seconds"))
         before_time = finite(previous.gauges.get("node_time_seconds"))
         seconds = elapsed
@@ -317,22 +318,24 @@ def build_sample(
             tx = counter_rate(snap.tx, previous.tx, seconds)
 
     boot = finite(g.get("node_boot_time_seconds"))
-    return Sample(
-        timestamp=timestamp,
-        cpu_percent=cpu_percent,
-        memory_percent=memory_percent,
-        disk_percent=disk_percent,
-        load_1m=finite(g.get("node_load1")),
-        load_5m=finite(g.get("node_load5")),
-        load_15m=finite(g.get("node_load15")),
-        memory_used_bytes=memory_used,
-        memory_total_bytes=int(mem_total) if mem_total is not None else None,
-        disk_used_bytes=disk_used,
-        disk_total_bytes=int(size) if size is not None else None,
-        network_rx_bytes_per_second=rx,
-        network_tx_bytes_per_second=tx,
-        temperature_celsius=cpu_temperature(snap),
-        boot_time=int(boot) if boot is not None else None,
+    return plausible(
+        Sample(
+            timestamp=timestamp,
+            cpu_percent=cpu_percent,
+            memory_percent=memory_percent,
+            disk_percent=disk_percent,
+            load_1m=finite(g.get("node_load1")),
+            load_5m=finite(g.get("node_load5")),
+            load_15m=finite(g.get("node_load15")),
+            memory_used_bytes=memory_used,
+            memory_total_bytes=mem_total,
+            disk_used_bytes=disk_used,
+            disk_total_bytes=size,
+            network_rx_bytes_per_second=rx,
+            network_tx_bytes_per_second=tx,
+            temperature_celsius=cpu_temperature(snap),
+            boot_time=int(boot) if boot is not None else None,
+        )
     )
 
 
