@@ -537,6 +537,17 @@ async def test_counter_reset_gives_no_rate(glances: FakeGlances) -> None:
     assert sample.network_tx_bytes_per_second is None
 
 
+async def test_no_rate_without_time_passing(glances: FakeGlances) -> None:
+    """Two polls at the same instant, or with our clock gone back, give no rate."""
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.round = "v4_second"
+        assert (await client.async_fetch()).network_rx_bytes_per_second is None
+        now[0] -= 30
+        assert (await client.async_fetch()).network_rx_bytes_per_second is None
+
+
 async def test_mocks_for_home_assistant_tests(
     aioclient_mock: AiohttpClientMocker,
 ) -> None:

@@ -63,6 +63,9 @@ UPSTREAM = (
 )
 PAYLOADS = sorted(FIXTURES.glob("*.txt")) + ([UPSTREAM] if UPSTREAM.exists() else [])
 
+NOW = 1_764_000_000
+"""2025-11-24T16:00:00Z: the poller's clock in tests that need a plausible one."""
+
 type Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -177,13 +180,13 @@ def test_sample_from_two_real_scrapes() -> None:
     assert start.network_rx_bytes_per_second is None
     assert start.network_tx_bytes_per_second is None
     assert start.memory_percent is not None
-    # A wrong poller clock must not matter: the exporter's own clock times the counters.
-    now = int(second.gauges["node_time_seconds"])
-    sample = build_sample(second, first, timestamp=now, elapsed=1000.0)
-
     ref, ref_before = reference(text_2), reference(text_1)
     elapsed = ref[("node_time_seconds", ())] - ref_before[("node_time_seconds", ())]
     assert 1 < elapsed < 60
+    # The poller's measure includes network delays; the exporter's own clock, which agrees
+    # within a factor of two, times the counters.
+    now = int(second.gauges["node_time_seconds"])
+    sample = build_sample(second, first, timestamp=now, elapsed=elapsed * 1.9)
     total = ref[("node_memory_MemTotal_bytes", ())]
     avail = ref[("node_memory_MemAvailable_bytes", ())]
     assert sample.memory_percent == pytest.approx(100 * (1 - avail / total))
@@ -246,6 +249,37 @@ def test_rate_time_from_the_poller_without_node_time_seconds() -> None:
     )
     assert build_sample(after, before, timestamp=0).network_rx_bytes_per_second is None
     assert build_sample(after, before, timestamp=0, elapsed=0).network_rx_bytes_per_second is None  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("exporter_seconds", "elapsed", "rate"),
+    [
+        (0.001, 60, 1000 / 60),  # 1,000,000 B/s before
+        (59.5, 60, 1000 / 59.5),  # the exporter's clock, without our network delay
+        (30, 60, 1000 / 30),  # a factor of two still agrees
+        (29.9, 60, 1000 / 60),
+        (120, 60, 1000 / 120),
+        (120.1, 60, 1000 / 60),
+        (-60, 60, 1000 / 60),  # the exporter's clock went back
+        (60, -60, None),  # ours went back: no time, no rate
+    ],
+)
+def test_rate_time_from_the_exporter_only_when_both_clocks_agree(
+    exporter_seconds: float, elapsed: float, rate: float | None
+) -> None:
+    """node_time_seconds times the rate only within a factor of two of the poller's time."""
+    before = parse_metrics(
+        'node_network_receive_bytes_total{device="eth0"} 1000\n'
+        "node_time_seconds 1764000000\n"
+    )
+    after = parse_metrics(
+        'node_network_receive_bytes_total{device="eth0"} 2000\n'
+        f"node_time_seconds {1764000000 + exporter_seconds}\n"
+    )
+    sample = build_sample(after, before, timestamp=NOW, elapsed=elapsed)
+    assert sample.network_rx_bytes_per_second == (
+        pytest.approx(rate) if rate is not None else None
+    )
 
 
 def test_cpu_busy_percent_and_counter_reset() -> None:
@@ -493,9 +527,6 @@ def test_too_many_wanted_series_are_refused() -> None:
         parse_metrics(line * (MAX_SERIES + 1))
 
 
-NOW = 1_764_000_000
-
-
 @pytest.mark.parametrize(
     ("before", "after", "missing"),
     [
@@ -661,6 +692,7 @@ async def test_client_polls_gzip(agent: Agent) -> None:
         parse_metrics(fixture("metrics_2.txt")),
         parse_metrics(fixture("metrics_1.txt")),
         timestamp=1060,
+        elapsed=60,
     )
     assert second == expected
     assert second.cpu_percent is not None

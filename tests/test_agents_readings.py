@@ -20,6 +20,7 @@ from custom_components.homelab_metrics.agents.readings import (
     hottest_cpu,
     is_physical,
     plausible,
+    rate_interval,
 )
 
 
@@ -185,3 +186,14 @@ def test_hottest_cpu_skips_impossible_readings() -> None:
     assert hottest_cpu([("c", "Core 0", -273.15)]) is None
     # A broken Tdie does not hide the only real figure left, Tctl.
     assert hottest_cpu([("k", "Tdie", -128.0), ("k", "Tctl", 61.0)]) == 61.0
+
+
+def test_rate_interval() -> None:
+    """The agent's clock within a factor of two of ours, else ours; nothing without ours."""
+    assert rate_interval(59.0, 60.0) == 59.0
+    assert rate_interval(0.001, 60.0) == 60.0
+    assert rate_interval(math.nan, 60.0) == 60.0
+    assert rate_interval(None, 60.0) == 60.0
+    assert rate_interval(60.0, None) is None
+    assert rate_interval(60.0, 0.0) is None
+    assert rate_interval(60.0, math.nan) is None

@@ -14,7 +14,14 @@ import re
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient, async_off_loop
-from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
+from .readings import (
+    byte_count,
+    counter_rate,
+    finite,
+    hottest_cpu,
+    plausible,
+    rate_interval,
+)
 
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
 """hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
@@ -273,8 +280,9 @@ def build_sample(
 ) -> Sample:
     """Turn one scrape (and the one before, for rates) into a Sample.
 
-    The time between the scrapes comes from the exporter's own clock (node_time_seconds in both,
-    moving forward), else from elapsed, the poller's measure of it.
+    elapsed is the poller's measure of the time between the scrapes; without it there are no
+    network rates. The exporter's own clock (node_time_seconds in both) times them instead when
+    it agrees (`readings.rate_interval`).
     """
     g = snap.gauges
     # Only byte counts that can be true enter a figure: NaN, negative or huge ones are missing.
@@ -310,12 +318,14 @@ def build_sample(
                 cpu_percent = 100.0 * (1.0 - d_idle / d_total)
         now_time = finite(g.get("node_time_seconds"))
         before_time = finite(previous.gauges.get("node_time_seconds"))
-        seconds = elapsed
-        if now_time is not None and before_time is not None and now_time > before_time:
-            seconds = now_time - before_time
-        if seconds is not None and seconds > 0:
-            rx = counter_rate(snap.rx, previous.rx, seconds)
-            tx = counter_rate(snap.tx, previous.tx, seconds)
+        exporter_seconds = (
+            now_time - before_time
+            if now_time is not None and before_time is not None
+            else None
+        )
+        seconds = rate_interval(exporter_seconds, elapsed)
+        rx = counter_rate(snap.rx, previous.rx, seconds)
+        tx = counter_rate(snap.tx, previous.tx, seconds)
 
     boot = finite(g.get("node_boot_time_seconds"))
     return plausible(

@@ -89,6 +89,21 @@ def counter_rate(
     return total / seconds if counted else None
 
 
+def rate_interval(agent_seconds: float | None, elapsed: float | None) -> float | None:
+    """Seconds between two polls for a rate: the agent's own clock when it agrees with ours.
+
+    The agent reads its clock beside its counters, so it leaves out our network delays; but a
+    clock that stepped or a forged value (a 1 ms delta turned 1 kB into 1 MB/s) is not believed:
+    it must lie within a factor of two of elapsed, the poller's own measure, which is used
+    otherwise. None without a positive elapsed time.
+    """
+    if elapsed is None or not elapsed > 0:
+        return None
+    if agent_seconds is not None and elapsed / 2 <= agent_seconds <= elapsed * 2:
+        return agent_seconds
+    return elapsed
+
+
 def hottest_cpu(readings: Iterable[tuple[str, str, float | None]]) -> float | None:
     """The hottest of (chip, label, °C) CPU readings; a chip's Tctl yields to its own Tdie.
 
