@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+import time
 
 from aiohttp import web
 
@@ -32,7 +33,10 @@ class LoopSteps:
     """What a probe saw: the longest time between two of its turns on the event loop."""
 
     longest: float = 0.0
-    """Seconds; bounds the longest step anything else took on the loop meanwhile."""
+    """Seconds of wall time; bounds the longest step anything else took on the loop meanwhile,
+    and includes whatever the machine did instead (other processes, other threads)."""
+    longest_cpu: float = 0.0
+    """Seconds of the loop thread's CPU time: the work done on the loop between two turns."""
 
 
 @asynccontextmanager
@@ -43,12 +47,13 @@ async def probe_loop_steps() -> AsyncIterator[LoopSteps]:
     done = asyncio.Event()
 
     async def probe() -> None:
-        last = loop.time()
+        last, last_cpu = loop.time(), time.thread_time()
         while not done.is_set():
             await asyncio.sleep(0)
-            now = loop.time()
+            now, now_cpu = loop.time(), time.thread_time()
             steps.longest = max(steps.longest, now - last)
-            last = now
+            steps.longest_cpu = max(steps.longest_cpu, now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
 
     task = asyncio.create_task(probe())
     await asyncio.sleep(0)

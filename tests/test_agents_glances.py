@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 import json
 from pathlib import Path
-import threading
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,6 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
-from custom_components.homelab_metrics.agents import glances as glances_module
 from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
     CannotConnect,
@@ -25,13 +23,11 @@ from custom_components.homelab_metrics.agents.base import (
 )
 from custom_components.homelab_metrics.agents.glances import (
     BOOT_TIME_GRANULARITY,
-    DECODE_ON_LOOP_BYTES,
     MAX_PLUGIN_BYTES,
     PLUGINS,
     GlancesClient,
     cpu_percent,
     cpu_temperature,
-    decode_json,
     network_counters,
     parse_uptime,
     root_filesystem,
@@ -324,30 +320,6 @@ async def test_oversized_plugin_is_missing(glances: FakeGlances) -> None:
         sample = await client.async_fetch()
     assert sample.network_rx_bytes_per_second is None
     assert sample.memory_percent is not None
-
-
-async def test_big_plugin_bodies_decode_off_the_event_loop(
-    glances: FakeGlances, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Bodies over DECODE_ON_LOOP_BYTES decode in the executor, the small ones on the loop."""
-    threads: dict[int, int] = {}
-
-    def spy(body: bytes) -> Any:
-        threads[len(body)] = threading.get_ident()
-        return decode_json(body)
-
-    monkeypatch.setattr(glances_module, "decode_json", spy)
-    item = glances_payload("v4", "network")[1]
-    big = [{**item, "interface_name": f"eth{i}"} for i in range(100)]
-    glances.overrides["network"] = (200, big)
-    async with aiohttp.ClientSession() as session:
-        sample = await make_client(session, glances.port)[0].async_fetch()
-    assert sample.memory_percent is not None
-    loop_thread = threading.get_ident()
-    assert len(threads) == len(PLUGINS)
-    for size, thread in threads.items():
-        assert (thread != loop_thread) is (size > DECODE_ON_LOOP_BYTES), size
-    assert max(threads) > DECODE_ON_LOOP_BYTES
 
 
 async def test_odd_shapes_inside_plugins(glances: FakeGlances) -> None:

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from functools import reduce
 import gzip
+import itertools
 import math
 from operator import add
 from pathlib import Path
-import threading
+import random
 import tracemalloc
 import zlib
 
@@ -34,13 +35,14 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     MAX_LABELS,
     MAX_LINE_BYTES,
     MAX_SERIES,
-    PARSE_ON_LOOP_LINES,
+    MAX_SERIES_BYTES,
+    SLICE_BYTES,
+    STEP_BYTES,
     NodeExporterClient,
-    NodeExporterSnapshot,
+    async_parse_metrics,
     build_sample,
     label_text,
     parse_line,
-    parse_lines,
     parse_metrics,
 )
 from custom_components.homelab_metrics.agents.readings import is_physical, plausible
@@ -468,7 +470,7 @@ def test_scanner_details() -> None:
         "\\\\\\n",  # an escaped backslash, then an escaped newline
         '\\\\\\"',
         "unknown \\t escape",
-        "\\\\" * 30,
+        "\\\\" * 8,  # as many backslashes as a line may hold
         "ünïcödé",
     ],
 )
@@ -518,6 +520,22 @@ def test_line_bounds() -> None:
     assert parse_line(line.format("", "", "0x10").encode()) is None
 
 
+def test_scan_across_slices() -> None:
+    """Wanted lines are found wherever the scan's slices end, around lines of any length."""
+    rng = random.Random(8)
+    parts, expected = [], {}
+    for i in range(300):
+        filler = "#" + "x" * rng.choice([0, 10, 1000, SLICE_BYTES - 40, 70_000])
+        parts += [filler, f'node_network_receive_bytes_total{{device="eth{i}"}} {i}']
+        expected[f"eth{i}"] = i
+    body = "\n".join(parts) + "\n"
+    assert len(body) > 20 * SLICE_BYTES
+    assert parse_metrics(body).rx == expected
+    assert parse_metrics(body[:-1]).rx == {
+        k: v for k, v in expected.items() if k != "eth299"
+    }
+
+
 def test_too_many_wanted_series_are_refused() -> None:
     """More lines of the series we read than any server sends: InvalidResponse, bounded work."""
     line = 'node_cpu_seconds_total{cpu="0",mode="idle"} 1\n'
@@ -525,6 +543,11 @@ def test_too_many_wanted_series_are_refused() -> None:
     assert snap.cpu_total == MAX_SERIES
     with pytest.raises(InvalidResponse, match="more than"):
         parse_metrics(line * (MAX_SERIES + 1))
+    long_line = f'node_hwmon_sensor_label{{label="{"x" * 1000}"}} 1\n'
+    lines = MAX_SERIES_BYTES // (len(long_line) - 1)  # counted without their newline
+    assert len(parse_metrics(long_line * lines).sensor_labels) == 1
+    with pytest.raises(InvalidResponse, match="more than"):
+        parse_metrics(long_line * (lines + 1))
 
 
 @pytest.mark.parametrize(
@@ -801,37 +824,52 @@ def adversarial_body() -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("body", "off_loop"),
+    ("body", "fewest", "most"),
     [
-        (lambda: (FIXTURES / "metrics_1.txt").read_bytes(), False),
-        (adversarial_body, True),  # bigger than SCAN_ON_LOOP_BYTES
-        (  # small, but more wanted lines than PARSE_ON_LOOP_LINES
-            lambda: b'node_cpu_seconds_total{cpu="0",mode="idle"} 1\n'
-            * (PARSE_ON_LOOP_LINES + 1),
-            True,
+        (lambda: (FIXTURES / "metrics_1.txt").read_bytes(), 0, 2),
+        (adversarial_body, 4 * (1 << 20) // (SLICE_BYTES + MAX_LINE_BYTES), 1000),
+        (  # more lines than one step parses, in a body of one slice
+            lambda: b'node_network_receive_bytes_total{device="eth0"} 1\n' * 1000,
+            1000 * (50 + 100) // (STEP_BYTES + MAX_LINE_BYTES + 100),
+            1000,
         ),
     ],
-    ids=["real scrape", "4 MiB", "many wanted lines"],
+    ids=["real scrape", "4 MiB", "many lines"],
 )
-async def test_client_parses_big_bodies_off_the_event_loop(
-    agent: Agent,
-    monkeypatch: pytest.MonkeyPatch,
-    body: Callable[[], bytes],
-    off_loop: bool,
+async def test_parse_lets_the_loop_run_between_steps(
+    monkeypatch: pytest.MonkeyPatch, body: Callable[[], bytes], fewest: int, most: int
 ) -> None:
-    """A real scrape parses on the event loop; a big one in the executor (main parsed all on it)."""
-    threads: list[int] = []
+    """A big body is parsed in steps, a real scrape in one or two (main parsed any in one).
 
-    def spy(lines: list[bytes]) -> NodeExporterSnapshot:
-        threads.append(threading.get_ident())
-        return parse_lines(lines)
+    Between two turns of another task, the parse matched at most STEP_BYTES of lines (plus the
+    line that crossed it) and scanned one slice.
+    """
+    parsed = [0]
 
-    monkeypatch.setattr(node_exporter, "parse_lines", spy)
-    agent.body = body()
-    async with aiohttp.ClientSession() as session:
-        await client_for(session, agent.port).async_fetch()
-    assert len(threads) == 1
-    assert (threads[0] != threading.get_ident()) is off_loop
+    def counting(line: bytes) -> tuple[bytes, dict[bytes, bytes], float] | None:
+        parsed[0] += len(line) + 100
+        return parse_line(line)
+
+    monkeypatch.setattr(node_exporter, "parse_line", counting)
+    turns: list[int] = []
+    done = False
+
+    async def other_task() -> None:
+        while not done:
+            turns.append(parsed[0])
+            await asyncio.sleep(0)
+
+    data = body()
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    turns.clear()
+    snap = await async_parse_metrics(data)
+    done = True
+    await task
+    assert snap == parse_metrics(data)
+    assert fewest <= len(turns) <= most
+    steps = [after - before for before, after in itertools.pairwise([0, *turns])]
+    assert max(steps, default=0) <= STEP_BYTES + MAX_LINE_BYTES + 100
 
 
 async def test_client_poll_keeps_the_event_loop_free(agent: Agent) -> None:

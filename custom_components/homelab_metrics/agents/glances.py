@@ -22,7 +22,7 @@ import re
 from typing import Any, Final
 
 from .base import InvalidAuth, InvalidResponse, Sample
-from .http import HttpAgentClient, async_off_loop
+from .http import HttpAgentClient
 from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
@@ -34,12 +34,13 @@ BOOT_TIME_GRANULARITY = 60
 BOOT_TIME_TOLERANCE = 120
 """Later polls keep that boot time while their estimate stays this close and uptime grows."""
 
-MAX_PLUGIN_BYTES = 256 * 1024
-"""Largest plugin body read. The plugins send 0.01-0.7 kB; a network list takes about 350 bytes an
-interface, so this holds some 700 of them while bounding the decode (a few ms at worst)."""
-DECODE_ON_LOOP_BYTES = 16 * 1024
-"""Largest body decoded on the event loop (well under a millisecond); larger ones are decoded in
-the executor. Every plugin but a big server's network list is far smaller."""
+MAX_PLUGIN_BYTES = 64 * 1024
+"""Largest plugin body read; a larger one leaves that plugin's figures missing.
+
+The plugins send 0.01-0.7 kB; a network list takes about 350 bytes an interface, so this holds some
+180 of them. json.loads is one C call that holds the GIL (the executor would not free the event
+loop), so the cap is what bounds it: 3 ms at worst here, four times that at 128 KiB.
+"""
 
 # str(datetime.timedelta) as Glances sends it; days bounded so that the seconds stay plausible.
 _UPTIME = re.compile(
@@ -145,8 +146,8 @@ class GlancesClient(HttpAgentClient):
         """The API version the server answered on (None before the first good poll)."""
         return self._version
 
-    async def _async_plugin(self, version: int, name: str) -> Any:
-        """One plugin's JSON; None when the plugin is disabled or unreadable."""
+    async def _async_plugin(self, version: int, name: str) -> object:
+        """One plugin's body; None when disabled or unreadable, _NOT_FOUND on a 404."""
         try:
             reply = await self._async_get(
                 f"/api/{version}/{name}", max_bytes=MAX_PLUGIN_BYTES
@@ -157,12 +158,14 @@ class GlancesClient(HttpAgentClient):
             return _NOT_FOUND
         if reply.status != 200:
             return None  # a disabled plugin answers 400 "Unknown plugin"
-        if len(reply.body) > DECODE_ON_LOOP_BYTES:
-            return await async_off_loop(decode_json, reply.body)
-        return decode_json(reply.body)
+        return reply.body
 
     async def _async_gather(self, version: int, names: tuple[str, ...]) -> list[Any]:
-        """Plugins concurrently; every request ends (each has the timeout) before an error is raised."""
+        """Plugins concurrently; every request ends (each has the timeout) before an error is raised.
+
+        The bodies are decoded one per step of the event loop: fetched concurrently, they would
+        otherwise all be decoded in the same loop iteration.
+        """
         results = await asyncio.gather(
             *(self._async_plugin(version, name) for name in names),
             return_exceptions=True,
@@ -171,7 +174,13 @@ class GlancesClient(HttpAgentClient):
         if errors:
             # Wrong credentials say more than whichever request happened to fail first.
             raise next((e for e in errors if isinstance(e, InvalidAuth)), errors[0])
-        return results
+        decoded: list[Any] = []
+        for result in results:
+            if isinstance(result, bytes):
+                await asyncio.sleep(0)
+                result = decode_json(result)
+            decoded.append(result)
+        return decoded
 
     async def _async_poll(self, version: int, *, probe: bool) -> dict[str, Any] | None:
         """Every plugin of one API version; None when that version is not served."""

@@ -1,9 +1,8 @@
 """One bounded HTTP GET against an agent, with its failures mapped to the agent errors.
 
-A body costs the event loop at most a few milliseconds: it is read up to a byte cap, inflated by
-us (aiohttp would inflate a gzip bomb of any size in one loop step) up to the same cap, and work
-beyond a small share of it goes to the loop's default executor (Home Assistant's, in Home
-Assistant), see `async_off_loop`.
+A body is read up to a byte cap and inflated by us (aiohttp would inflate a gzip bomb of any size
+in one step of the event loop) up to the same cap: the first INFLATE_ON_LOOP_BYTES on the loop,
+the rest in the loop's default executor, where zlib releases the GIL.
 """
 
 from __future__ import annotations
@@ -129,7 +128,10 @@ async def _async_inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
 async def async_off_loop[*Ts, T](func: Callable[[*Ts], T], *args: *Ts) -> T:
     """func(*args) in the event loop's default executor, for work that may take milliseconds.
 
-    The agents import nothing from Home Assistant; there, the loop's default executor is its own.
+    This frees the loop only from work that releases the GIL (zlib does) or runs as Python code
+    and short C calls: one long C call (a regex over megabytes, json.loads) holds the GIL, and the
+    loop with it, wherever it runs. The agents import nothing from Home Assistant; there, the
+    loop's default executor is Home Assistant's.
     """
     return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 

@@ -7,13 +7,14 @@ network bytes per second) need two scrapes: the first poll has none, and a count
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import math
 import re
 
 from .base import InvalidResponse, Sample
-from .http import HttpAgentClient, async_off_loop
+from .http import HttpAgentClient
 from .readings import (
     byte_count,
     counter_rate,
@@ -34,17 +35,29 @@ twice that leaves room for any real line while bounding what one line may cost.
 """
 MAX_LABELS = 32
 """Most labels one line may carry (node_exporter's wanted series have at most 3)."""
-MAX_ESCAPES = 64
+MAX_ESCAPES = 16
 """Most backslashes one line may hold; real label values hardly ever need one."""
-MAX_SERIES = 20_000
+MAX_SERIES = 10_000
 """Most lines of wanted series one scrape may hold; more and the scrape is refused.
 
-A 768-thread server has 6,144 CPU lines; a container host with a thousand interfaces and a few
-hundred mounts adds some 3,000 more. Twice the extreme leaves room while bounding a poll's work.
+A 256-thread server has 2,048 CPU lines; a container host with hundreds of interfaces and mounts
+adds some 2,000 more. Over twice that leaves room while bounding a poll's work.
 """
+MAX_SERIES_BYTES = 1024 * 1024
+"""Most bytes those lines may hold together; more and the scrape is refused.
 
-# Lines of the wanted series, found by one regex scan in C (only these reach Python): a newline,
-# a wanted name, then at most MAX_LINE_BYTES up to the next newline. A longer line, or a last line
+Such a server's lines take some 300 kB. With MAX_SERIES this bounds the parse (about 30 ms of CPU
+here at either cap), where the 4 MiB body cap alone would allow three times that.
+"""
+SLICE_BYTES = 64 * 1024
+"""The scan for wanted lines goes through the body in slices of about this size, one C call each
+(about a millisecond); the event loop runs other work between slices."""
+STEP_BYTES = 16 * 1024
+"""The wanted lines are parsed in steps of about this many bytes (each line counted 100 more for
+its fixed cost), about a millisecond each; the event loop runs other work between steps."""
+
+# Lines of the wanted series, found by a regex scan in C (only these reach Python): a newline, a
+# wanted name, then at most MAX_LINE_BYTES up to the next newline. A longer line, or a last line
 # without its newline (cut off in transit: its number may be truncated), does not match.
 _WANTED_LINE = re.compile(
     rb"\n((?:"
@@ -70,12 +83,6 @@ _SAMPLE = re.compile(
 _LABEL = re.compile(
     rb'([a-zA-Z_][a-zA-Z0-9_]*+)[ \t]*+=[ \t]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"'
 )
-
-SCAN_ON_LOOP_BYTES = 512 * 1024
-"""Largest body scanned for wanted lines on the event loop (a few ms at worst); larger ones are
-parsed in the executor. Real scrapes are 60-350 kB."""
-PARSE_ON_LOOP_LINES = 1_000
-"""Most wanted lines parsed on the event loop (a few ms); a 32-thread server has about 450."""
 
 _GAUGES = {
     name.encode(): name
@@ -129,8 +136,10 @@ def label_text(raw: bytes) -> str:
     if b"\\" in raw:
         # Split at escaped backslashes first, so that an escaped backslash before "n" stays one.
         raw = b"\\".join(
-            part.replace(b'\\"', b'"').replace(b"\\n", b"\n")
-            for part in raw.split(b"\\\\")
+            [
+                part.replace(b'\\"', b'"').replace(b"\\n", b"\n")
+                for part in raw.split(b"\\\\")
+            ]
         )
     return raw.decode("utf-8", "replace")
 
@@ -157,35 +166,97 @@ def parse_line(line: bytes) -> tuple[bytes, dict[bytes, bytes], float] | None:
     return name, dict(pairs), number
 
 
-def wanted_lines(body: bytes | str) -> list[bytes]:
-    """The lines of the series we read, found by one C scan (linear in the body's size).
+def _slices(body: bytes | str) -> Iterator[list[bytes]]:
+    """The lines of the series we read, slice by slice, found by a C scan (linear in the size).
 
     The format ends every line with a newline, so a last line without one was cut off in transit
     and is dropped: its number may be truncated. Lines longer than MAX_LINE_BYTES are left out.
-    Raises InvalidResponse when there are more than MAX_SERIES.
+    Raises InvalidResponse as soon as there are more than MAX_SERIES or MAX_SERIES_BYTES.
     """
     if isinstance(body, str):
         body = body.encode("utf-8", "replace")
-    lines: list[bytes] = _WANTED_LINE.findall(b"\n" + body)
-    if len(lines) > MAX_SERIES:
-        raise InvalidResponse(
-            f"{len(lines)} lines of the series read, more than {MAX_SERIES}"
-        )
-    return lines
+    count = total = 0
+    for found in _scan(body):
+        count += len(found)
+        total += sum(map(len, found))
+        if count > MAX_SERIES or total > MAX_SERIES_BYTES:
+            raise InvalidResponse(
+                f"more than {MAX_SERIES} lines or {MAX_SERIES_BYTES} bytes of the series read"
+            )
+        yield found
+
+
+def _scan(body: bytes) -> Iterator[list[bytes]]:
+    """The wanted lines of each slice of the body, one C call each."""
+    # The pattern finds a line after its newline; the first line has none before it.
+    head = b"\n" + body[: MAX_LINE_BYTES + 64]
+    yield _WANTED_LINE.findall(head, 0, head.find(b"\n", 1) + 1)
+    start = body.find(b"\n")
+    while 0 <= start < len(body) - 1:
+        # A slice ends just after a newline (the pattern looks for it); the next starts at it.
+        end = body.rfind(b"\n", start + 1, start + SLICE_BYTES)
+        if end < 0:
+            # A line longer than a slice is too long to be read: skipped without a scan.
+            start = body.find(b"\n", start + SLICE_BYTES)
+            continue
+        yield _WANTED_LINE.findall(body, start, end + 1)
+        start = end
+
+
+def wanted_lines(body: bytes | str) -> list[bytes]:
+    """The lines of the series we read (see `_slices`)."""
+    return [line for found in _slices(body) for line in found]
 
 
 def parse_metrics(body: bytes | str) -> NodeExporterSnapshot:
     """Scan exposition text for the series we use; every other line is skipped unparsed.
 
-    The body is read as bytes in time linear in its size: one C scan picks the lines of wanted
+    The body is read as bytes in time linear in its size: a C scan picks the lines of wanted
     series (`wanted_lines`), each is matched once (`parse_line`), and only the label values kept
     are decoded. A line that does not parse costs only itself.
     """
-    return parse_lines(wanted_lines(body))
+    return _finish(_parse_steps(body))
+
+
+async def async_parse_metrics(body: bytes | str) -> NodeExporterSnapshot:
+    """parse_metrics, letting the event loop run other work between steps of a millisecond."""
+    steps = _parse_steps(body)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            snapshot: NodeExporterSnapshot = done.value
+            return snapshot
+        await asyncio.sleep(0)
 
 
 def parse_lines(lines: Iterable[bytes]) -> NodeExporterSnapshot:
     """The snapshot of the wanted lines of one scrape."""
+    return _finish(_read_lines(lines))
+
+
+def _finish(steps: Generator[None, None, NodeExporterSnapshot]) -> NodeExporterSnapshot:
+    """Run every step of a parse at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            snapshot: NodeExporterSnapshot = done.value
+            return snapshot
+
+
+def _parse_steps(body: bytes | str) -> Generator[None, None, NodeExporterSnapshot]:
+    """The parse of a body, yielding after each slice of the scan and each step of lines."""
+    lines: list[bytes] = []
+    for found in _slices(body):
+        lines += found
+        yield
+    return (yield from _read_lines(lines))
+
+
+def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSnapshot]:
+    """The snapshot of the wanted lines of one scrape, yielding after each STEP_BYTES of work."""
+    work = 0
     cpu_total = cpu_idle = 0.0
     cpu_seen = False
     gauges: dict[str, float] = {}
@@ -198,6 +269,10 @@ def parse_lines(lines: Iterable[bytes]) -> NodeExporterSnapshot:
     zones: dict[tuple[str, str], float] = {}
 
     for line in lines:
+        work += len(line) + 100
+        if work > STEP_BYTES:
+            yield
+            work = 0
         if (parsed := parse_line(line)) is None:
             continue
         name, labels, value = parsed
@@ -364,7 +439,7 @@ class NodeExporterClient(HttpAgentClient):
             raise InvalidResponse(
                 f"/metrics is {reply.content_type or 'untyped'}, not node_exporter"
             )
-        snap = await _async_parse(reply.body)
+        snap = await async_parse_metrics(reply.body)
         if snap.cpu_total is None and "node_memory_MemTotal_bytes" not in snap.gauges:
             raise InvalidResponse("no node_exporter series in /metrics")
         now = self._clock()
@@ -374,16 +449,3 @@ class NodeExporterClient(HttpAgentClient):
             elapsed = now - before
         self._previous = (snap, now)
         return build_sample(snap, previous, timestamp=int(now), elapsed=elapsed)
-
-
-async def _async_parse(body: bytes) -> NodeExporterSnapshot:
-    """parse_metrics, on the event loop while the work is a few milliseconds, else in the executor.
-
-    benchmarks/parse.py measures both steps and the longest loop step of a poll.
-    """
-    if len(body) > SCAN_ON_LOOP_BYTES:
-        return await async_off_loop(parse_metrics, body)
-    lines = wanted_lines(body)
-    if len(lines) > PARSE_ON_LOOP_LINES:
-        return await async_off_loop(parse_lines, lines)
-    return parse_lines(lines)
