@@ -39,7 +39,8 @@ MAX_PLUGIN_BYTES = 64 * 1024
 
 The plugins send 0.01-0.7 kB; a network list takes about 350 bytes an interface, so this holds some
 180 of them. json.loads is one C call that holds the GIL (the executor would not free the event
-loop), so the cap is what bounds it: 3 ms at worst here, four times that at 128 KiB.
+loop), so the cap is what bounds its step: 2-4 ms of CPU at worst on the test machine, four times
+that at 128 KiB (benchmarks/parse.py).
 """
 
 # str(datetime.timedelta) as Glances sends it; days bounded so that the seconds stay plausible.

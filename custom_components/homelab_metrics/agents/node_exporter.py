@@ -46,8 +46,9 @@ adds some 2,000 more. Over twice that leaves room while bounding a poll's work.
 MAX_SERIES_BYTES = 1024 * 1024
 """Most bytes those lines may hold together; more and the scrape is refused.
 
-Such a server's lines take some 300 kB. With MAX_SERIES this bounds the parse (about 30 ms of CPU
-here at either cap), where the 4 MiB body cap alone would allow three times that.
+Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-60 ms of
+CPU on the shared 2-core test machine at either cap (benchmarks/parse.py), where the 4 MiB body
+cap alone allowed three times that.
 """
 SLICE_BYTES = 64 * 1024
 """The scan for wanted lines goes through the body in slices of about this size, one C call each
