@@ -84,7 +84,7 @@ async def async_get(
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     """The body, refusing one larger than max_bytes without reading it all."""
     declared = response.headers.get("Content-Length", "")
-    # With gzip this is the compressed size: a lower bound, so still a safe early refusal.
+    # The size as sent (compressed, if it is): the bytes read here, before any inflating.
     if declared.isdigit() and int(declared) > max_bytes:
         raise InvalidResponse(f"payload of {declared} bytes is too large")
     chunks: list[bytes] = []

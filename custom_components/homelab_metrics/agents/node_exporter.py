@@ -432,7 +432,7 @@ class NodeExporterClient(HttpAgentClient):
 
     async def async_fetch(self) -> Sample:
         """Scrape /metrics once."""
-        reply = await self._async_get("/metrics", headers={"Accept-Encoding": "gzip"})
+        reply = await self._async_get("/metrics")  # gzip is offered: 9.5 kB for 57 kB
         if reply.status != 200:
             raise InvalidResponse(f"/metrics answered HTTP {reply.status}")
         # node_exporter answers 200 with an HTML page on every other path and port mix-up.
