@@ -43,7 +43,9 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     build_sample,
     label_text,
     parse_line,
+    parse_lines,
     parse_metrics,
+    wanted_lines,
 )
 from custom_components.homelab_metrics.agents.readings import is_physical, plausible
 
@@ -96,6 +98,9 @@ def test_scanner_matches_prometheus_client(path: Path) -> None:
     text = path.read_text()
     ref = reference(text)
     snap = parse_metrics(text)
+    assert (
+        parse_lines(wanted_lines(text.encode())) == snap
+    )  # the two steps, as benchmarked
 
     cpu = [
         (labels, v)
