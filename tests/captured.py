@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import json
 
 from freezegun.api import FrozenDateTimeFactory
@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 from custom_components.homelab_metrics.const import DOMAIN
 
 from .agent_mocks import FIXTURES, mock_glances, mock_node_exporter
-from .conftest import async_next_poll, make_entry
+from .conftest import make_entry
 
 CAPTURED_AT = datetime(2026, 11, 24, 16, 52, 40, tzinfo=UTC)
 """When tests/fixtures/node_exporter/metrics_1.txt was scraped (its node_time_seconds)."""
@@ -65,5 +65,9 @@ async def async_add_captured_server(
             round_="v4_second",
             overrides={"sensors": (200, sensors)},
         )
-    await async_next_poll(hass, freezer)
+    # The captures were scraped 5 s apart: poll again after as long, so the exporter's clock and
+    # the poll's own agree and rates come out as they were on the server.
+    freezer.tick(timedelta(seconds=5))
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
     return entry

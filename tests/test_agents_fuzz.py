@@ -69,8 +69,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "network_rx_bytes_per_second": (0, 1e12),
     "network_tx_bytes_per_second": (0, 1e12),
     "temperature_celsius": (-40, 125),
+    "swap_percent": (0, 100),
 }
 """What each figure may be (the rules in readings.py, restated here as the oracle)."""
+LISTS = ("filesystems", "interfaces", "updates_pending", "reboot_required")
+"""Figures checked one by one in assert_plausible."""
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +85,12 @@ def enable_event_loop_debug() -> None:
 def assert_plausible(sample: Sample) -> None:
     """Every figure missing, or finite, of its type and within its bounds."""
     assert isinstance(sample, Sample)
-    assert {f.name for f in fields(Sample)} == {*BOUNDS, "timestamp", "boot_time"}
+    assert {f.name for f in fields(Sample)} == {
+        *BOUNDS,
+        *LISTS,
+        "timestamp",
+        "boot_time",
+    }
     for name, (low, high) in BOUNDS.items():
         value = getattr(sample, name)
         if value is None:
@@ -91,6 +99,16 @@ def assert_plausible(sample: Sample) -> None:
         assert not isinstance(value, bool), name
         assert math.isfinite(value), name
         assert low <= value <= high, (name, value)
+    for fs in sample.filesystems:
+        assert fs.mountpoint
+        assert 0 <= fs.used_bytes <= 2**63 - 1
+        assert 0 <= fs.free_bytes <= 2**63 - 1
+        assert 0 <= fs.percent <= 100
+    for traffic in sample.interfaces:
+        for rate in (traffic.rx_bytes_per_second, traffic.tx_bytes_per_second):
+            assert rate is None or (math.isfinite(rate) and 0 <= rate <= 1e12)
+    assert sample.updates_pending is None or 0 <= sample.updates_pending <= 1_000_000
+    assert sample.reboot_required in (None, True, False)
     if sample.boot_time is not None:
         assert isinstance(sample.boot_time, int)
         assert 946_684_800 <= sample.boot_time <= sample.timestamp + 86_400

@@ -7,7 +7,11 @@ import math
 
 import pytest
 
-from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.agents.base import (
+    FilesystemUsage,
+    InterfaceTraffic,
+    Sample,
+)
 from custom_components.homelab_metrics.agents.readings import (
     EARLIEST_BOOT,
     MAX_BYTES,
@@ -107,6 +111,17 @@ TRUE_SAMPLE = Sample(
     network_tx_bytes_per_second=MAX_RATE,
     temperature_celsius=TEMPERATURE_RANGE[0],
     boot_time=NOW + 86_400,
+    swap_percent=0.0,
+    filesystems=(
+        FilesystemUsage(
+            mountpoint="/", used_bytes=0, free_bytes=MAX_BYTES, percent=0.0
+        ),
+    ),
+    interfaces=(
+        InterfaceTraffic(name="eth0", rx_bytes_per_second=0.0, tx_bytes_per_second=0.0),
+    ),
+    updates_pending=0,
+    reboot_required=False,
 )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 import math
 
-from .base import Sample
+from .base import FilesystemUsage, InterfaceTraffic, Sample
 
 VIRTUAL_INTERFACES = (
     "lo", "veth", "docker", "br", "vmbr", "virbr", "vnet", "cni", "flannel", "cali",
@@ -44,6 +44,8 @@ EARLIEST_BOOT = 946_684_800
 """2000-01-01T00:00:00Z; a boot time before it is a clock or a counter gone wrong."""
 BOOT_AHEAD = 86_400
 """Seconds a boot time may lie ahead of the poll's clock (clocks disagree, not by days)."""
+MAX_COUNT = 1_000_000
+"""Most package updates a server can wait for; a larger count is a broken collector."""
 
 _OFFSET_LABELS = frozenset({"Tctl"})
 """AMD control temperatures that may carry an offset over the real one (Tdie), when both exist."""
@@ -161,7 +163,41 @@ def plausible(sample: Sample) -> Sample:
         ),
         temperature_celsius=_within(sample.temperature_celsius, TEMPERATURE_RANGE),
         boot_time=_boot_time(sample.boot_time, sample.timestamp),
+        swap_percent=_within(sample.swap_percent, PERCENT_RANGE),
+        filesystems=tuple(
+            fs for fs in map(_filesystem, sample.filesystems) if fs is not None
+        ),
+        interfaces=tuple(_interface(i) for i in sample.interfaces),
+        updates_pending=_count(sample.updates_pending),
+        reboot_required=sample.reboot_required
+        if isinstance(sample.reboot_required, bool)
+        else None,
     )
+
+
+def _filesystem(fs: FilesystemUsage) -> FilesystemUsage | None:
+    """A mount whose figures can all be true, else None (it is left out)."""
+    used, free = byte_count(fs.used_bytes), byte_count(fs.free_bytes)
+    percent = _within(fs.percent, PERCENT_RANGE)
+    if used is None or free is None or percent is None or not fs.mountpoint:
+        return None
+    return fs
+
+
+def _interface(traffic: InterfaceTraffic) -> InterfaceTraffic:
+    """An interface's rates with the impossible ones missing."""
+    return InterfaceTraffic(
+        name=traffic.name,
+        rx_bytes_per_second=_within(traffic.rx_bytes_per_second, (0.0, MAX_RATE)),
+        tx_bytes_per_second=_within(traffic.tx_bytes_per_second, (0.0, MAX_RATE)),
+    )
+
+
+def _count(value: int | None) -> int | None:
+    """A whole count of things (updates): not negative, not a bool, within MAX_COUNT."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_COUNT else None
 
 
 def _within(value: float | None, bounds: tuple[float, float]) -> float | None:
