@@ -24,17 +24,9 @@ from custom_components.homelab_metrics.history.store import (
     HOURLY_RETENTION,
     RAW_RETENTION,
     HistoryStore,
-    HourlyBucket,
-    MetricAggregate,
 )
 
-from .history_common import (
-    DAY,
-    HOUR,
-    T0,
-    Row,
-    rows,
-)
+from .history_common import DAY, HOUR, T0, Row, mark_days, rows, write_buckets
 
 KEYS = [m.key for m in METRICS]
 
@@ -181,7 +173,6 @@ async def test_dst_day_lengths(
     await store.async_add_many("a", polls)
     now = day + 30 * HOUR
     await store.async_rollup(now)
-    assert store.day_bounds(day + HOUR) == (day, day + hours * HOUR)
     daily = await rows(store, Tier.DAILY, day - DAY, now, now=now)
     starts = [r[0] for r in daily]
     assert day in starts
@@ -293,21 +284,19 @@ async def test_retention_boundaries(store: HistoryStore) -> None:
         "a",
         [Sample(timestamp=ts, cpu_percent=1.0) for ts in (raw_cut - 1, raw_cut)],
     )
-    bucket = {"cpu_percent": MetricAggregate(avg=1.0, min=1.0, max=1.0, count=1)}
-    await store.async_import_hourly(
+    one = {"cpu_percent": (1.0, 1.0, 1.0, 1)}
+    write_buckets(
+        store.path,
+        Tier.HOURLY,
         "a",
-        [
-            HourlyBucket(timestamp=ts, samples=1, metrics=bucket)
-            for ts in (hourly_cut - HOUR, hourly_cut)
-        ],
+        [(ts, 1, one) for ts in (hourly_cut - HOUR, hourly_cut)],
     )
-    with sqlite3.connect(store.path) as conn:
-        columns = ", ".join(f"cpu_percent_{s}" for s in ("avg", "min", "max", "n"))
-        conn.executemany(
-            f"INSERT INTO daily (server_id, ts, {columns}, samples) "
-            "VALUES ('a', ?, 1, 1, 1, 1, 1)",
-            [(daily_cut - DAY,), (daily_cut,)],
-        )
+    write_buckets(
+        store.path,
+        Tier.DAILY,
+        "a",
+        [(ts, 1, one) for ts in (daily_cut - DAY, daily_cut)],
+    )
     await store.async_rollup(now)
     assert [r[0] for r in await rows(store, Tier.RAW, 0, now)] == [raw_cut]
     # The hours that raw rows just made are recent; the imported old ones meet the cut.
@@ -349,27 +338,22 @@ async def test_prune_keeps_raw_of_an_unrolled_hour_past_retention(
     assert remaining == [late]
 
 
-async def test_imported_hours_make_days_weighted_by_counts(
+async def test_stored_hours_make_days_weighted_by_counts(
     tmp_path: Path,
 ) -> None:
-    """Imported hours roll up into local days, each metric weighted by its own count."""
+    """Hours without raw rows roll up into local days, each metric weighted by its own count."""
     tz = ZoneInfo("Europe/Berlin")
     store = HistoryStore(tmp_path / "h.db", time_zone="Europe/Berlin")
     await store.async_open()
     day = int(datetime(2025, 3, 30, tzinfo=tz).timestamp())
     buckets = []
     for i, hour in enumerate(range(day, day + 23 * HOUR, HOUR)):
-        metrics = {
-            "cpu_percent": MetricAggregate(avg=i, min=i - 1, max=i + 1, count=60)
-        }
+        stats = {"cpu_percent": (i, i - 1, i + 1, 60)}
         if i % 2:
-            metrics["load_1m"] = MetricAggregate(avg=i, min=i, max=i, count=i)
-        buckets.append(HourlyBucket(timestamp=hour, samples=60, metrics=metrics))
-    await store.async_import_hourly("a", buckets)
-    with pytest.raises(ValueError, match="UTC hour"):
-        await store.async_import_hourly(
-            "a", [HourlyBucket(timestamp=day + 1, samples=1, metrics={})]
-        )
+            stats["load_1m"] = (i, i, i, i)
+        buckets.append((hour, 60, stats))
+    write_buckets(store.path, Tier.HOURLY, "a", buckets)
+    mark_days(store.path, "a", [(day, day + 23 * HOUR)])
     stats = await store.async_rollup(day + DAY)
     assert stats.days == 1
     (row,) = await rows(store, Tier.DAILY, day, day + 1, now=day + DAY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, time as dtime
 import hashlib
 import logging
 from pathlib import Path
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,17 +28,10 @@ from custom_components.homelab_metrics.history.metrics import (
 from custom_components.homelab_metrics.history.store import (
     SCHEMA_VERSION,
     HistoryStore,
-    HourlyBucket,
-    MetricAggregate,
     StoreClosedError,
 )
 
-from .history_common import (
-    DAY,
-    HOUR,
-    T0,
-    rows,
-)
+from .history_common import DAY, HOUR, T0, mark_days, rows, table_ts, write_buckets
 
 THREAD_NAME = "homelab_metrics_history"
 
@@ -145,15 +140,20 @@ async def test_window_without_rows_and_bad_batch_size(store: HistoryStore) -> No
         await rows(store, Tier.RAW, T0, T0 + 1, batch_size=0)
 
 
-async def test_remove_server_ids_and_latest(store: HistoryStore) -> None:
+def servers(path: Path) -> set[str]:
+    """Servers with any stored row, straight from the file."""
+    return {server for kept in table_ts(path).values() for server, _ in kept}
+
+
+async def test_remove_server_and_latest(store: HistoryStore) -> None:
     """Removing a server empties every tier of it and leaves the others alone."""
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
     await store.async_add("b", Sample(timestamp=T0 + 60, cpu_percent=1.0))
     await store.async_add("c", Sample(timestamp=T0 + 30 * 60, cpu_percent=1.0))
     await store.async_rollup(T0 + 2 * DAY)
-    assert await store.async_server_ids() == ["a", "b", "c"]
+    assert servers(store.path) == {"a", "b", "c"}
     await store.async_remove_server("a")
-    assert await store.async_server_ids() == ["b", "c"]
+    assert servers(store.path) == {"b", "c"}
     assert await store.async_latest_ts("a") is None
     assert await store.async_latest_ts("b") == T0 + 60
     with sqlite3.connect(store.path) as conn:
@@ -164,14 +164,13 @@ async def test_remove_server_ids_and_latest(store: HistoryStore) -> None:
     await store.async_rollup(T0 + 9 * DAY)
     assert await rows(store, Tier.RAW, T0, T0 + DAY, server="b") == []
     assert await store.async_latest_ts("b") == T0
-    assert await store.async_server_ids() == ["b", "c"]
+    assert servers(store.path) == {"b", "c"}
 
 
-async def test_import_hourly_reads_back(store: HistoryStore) -> None:
-    """Imported hours read back with their values and a missing metric as None."""
-    metrics = {"cpu_percent": MetricAggregate(avg=2.0, min=1.0, max=3.0, count=59)}
-    await store.async_import_hourly(
-        "a", [HourlyBucket(timestamp=T0, samples=60, metrics=metrics)]
+async def test_stored_hours_read_back(store: HistoryStore) -> None:
+    """A stored hour reads back with its values, a metric without samples as None."""
+    write_buckets(
+        store.path, Tier.HOURLY, "a", [(T0, 60, {"cpu_percent": (2.0, 1.0, 3.0, 59)})]
     )
     (row,) = await rows(store, Tier.HOURLY, T0, T0 + HOUR, now=T0 + DAY)
     assert row[:4] == (T0, 2.0, 1.0, 3.0)
@@ -326,6 +325,17 @@ async def test_pause_holds_samples_and_leaves_the_main_file_alone(
 ) -> None:
     """During a backup the main file does not change, even under heavy writes; nothing is lost."""
     await store.async_add("a", Sample(timestamp=T0))
+    hours = [T0 - h * HOUR for h in range(1, 40_000)]
+    stats = {"cpu_percent": (1.0, 1.0, 1.0, 1)}
+    for server in ("b", "c"):
+        await asyncio.to_thread(
+            write_buckets,
+            store.path,
+            Tier.HOURLY,
+            server,
+            [(ts, 1, stats) for ts in hours],
+        )
+    mark_days(store.path, "b", {(ts - ts % DAY, ts - ts % DAY + DAY) for ts in hours})
     await store.async_pause_writes()
     wal = Path(f"{store.path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0
@@ -334,20 +344,13 @@ async def test_pause_holds_samples_and_leaves_the_main_file_alone(
     await store.async_add_many("a", [Sample(timestamp=T0 + 90)])
     assert await store.async_latest_ts("a") == T0
     # Far more than the 1000 pages after which SQLite would checkpoint on its own.
-    bucket = {"cpu_percent": MetricAggregate(avg=1.0, min=1.0, max=1.0, count=1)}
-    await store.async_import_hourly(
-        "b",
-        [
-            HourlyBucket(timestamp=T0 - h * HOUR, samples=1, metrics=bucket)
-            for h in range(1, 40_000)
-        ],
-    )
     await store.async_rollup(T0 - HOUR)
+    await store.async_remove_server("c")
     assert wal.stat().st_size > 1000 * 4096
     assert hashlib.sha256(store.path.read_bytes()).hexdigest() == snapshot
     await store.async_resume_writes()
     assert await store.async_latest_ts("a") == T0 + 90
-    kept = [h for h in range(1, 40_000) if T0 - h * HOUR >= T0 - HOUR - 90 * DAY]
+    kept = [ts for ts in hours if ts >= T0 - HOUR - 90 * DAY]
     assert await store.async_count("b", Tier.HOURLY, 0, T0, now=T0) == len(kept)
     await store.async_resume_writes()  # not paused: nothing to do
 
@@ -420,10 +423,13 @@ async def test_time_zone_is_applied_in_order(store: HistoryStore) -> None:
     """A time-zone change applies to the writes after it."""
     store.set_time_zone("Pacific/Auckland")
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
-    start, end = store.day_bounds(T0)
+    auckland = ZoneInfo("Pacific/Auckland")
+    midnight = datetime.combine(datetime.fromtimestamp(T0, auckland).date(), dtime(0))
+    start = int(midnight.replace(tzinfo=auckland).timestamp())
     with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT ts FROM dirty_days").fetchall() == [(start,)]
-    assert end - start == DAY
+        assert conn.execute("SELECT ts, end_ts FROM dirty_days").fetchall() == [
+            (start, start + DAY)
+        ]
     with pytest.raises(Exception, match="No time zone"):
         store.set_time_zone("Not/AZone")
     assert store.time_zone == "Pacific/Auckland"
