@@ -19,16 +19,15 @@ from custom_components.homelab_metrics.history.metrics import (
     METRICS,
     Tier,
 )
-from custom_components.homelab_metrics.history.store import (
-    DAILY_RETENTION,
-    HOURLY_RETENTION,
-    RAW_RETENTION,
-    HistoryStore,
-)
+from custom_components.homelab_metrics.history.ranges import RETENTION_SECONDS
+from custom_components.homelab_metrics.history.store import HistoryStore
 
 from .history_common import DAY, HOUR, T0, Row, mark_days, rows, write_buckets
 
 KEYS = [m.key for m in METRICS]
+RAW_RETENTION = RETENTION_SECONDS[Tier.RAW]
+HOURLY_RETENTION = RETENTION_SECONDS[Tier.HOURLY]
+DAILY_RETENTION = RETENTION_SECONDS[Tier.DAILY]
 
 
 def table(path: Path, name: str) -> list[Row]:

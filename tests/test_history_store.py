@@ -27,18 +27,17 @@ from custom_components.homelab_metrics.history.metrics import (
 )
 from custom_components.homelab_metrics.history.store import (
     SCHEMA_VERSION,
+    THREAD_NAME,
     HistoryStore,
     StoreClosedError,
 )
 
 from .history_common import DAY, HOUR, T0, mark_days, rows, table_ts, write_buckets
 
-THREAD_NAME = "homelab_metrics_history"
-
 
 def worker_alive() -> bool:
     """Whether a store worker thread is running in this process."""
-    return any(t.name == THREAD_NAME for t in threading.enumerate())
+    return any(t.name.startswith(THREAD_NAME) for t in threading.enumerate())
 
 
 async def test_raw_rows_shape_duplicates_and_batches(store: HistoryStore) -> None:
@@ -397,6 +396,28 @@ async def test_close_waits_for_queued_work(store: HistoryStore) -> None:
     await asyncio.gather(*tasks)
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM raw").fetchone()[0] == 2000
+
+
+async def test_a_call_cancelled_before_its_turn_does_not_run(
+    store: HistoryStore,
+) -> None:
+    """Calls queue in order on the one thread; one whose caller gave up before its turn is skipped."""
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(store._worker.async_run(lambda db: gate.wait(10)))
+    await asyncio.sleep(0)
+    writes = [
+        asyncio.ensure_future(store.async_add("a", Sample(timestamp=T0 + i)))
+        for i in range(3)
+    ]
+    await asyncio.sleep(0)
+    writes[1].cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    assert await blocker
+    await writes[0]
+    await writes[2]
+    assert writes[1].cancelled()
+    assert [r[0] for r in await rows(store, Tier.RAW, T0, T0 + 3)] == [T0, T0 + 2]
 
 
 async def test_cancelled_close_still_closes(tmp_path: Path) -> None:
