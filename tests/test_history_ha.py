@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 import itertools
 from pathlib import Path
+import sqlite3
 from unittest.mock import MagicMock
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -17,13 +21,15 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.homelab_metrics import backup
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
+from custom_components.homelab_metrics.history.store import SCHEMA_VERSION, HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import FULL_SAMPLE, NOW, async_next_poll
+from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
 
 
 async def _rows(store, tier: Tier, start: int, end: int, now: int = 0) -> list[tuple]:
@@ -74,8 +80,6 @@ async def test_catch_up_on_start(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Raw rows left from before a restart are rolled up when the history opens."""
-    from custom_components.homelab_metrics.history.store import HistoryStore
-
     freezer.move_to(datetime.fromtimestamp(NOW + 3 * 86400, UTC))
     path = Path(hass.config.path(DB_FILENAME))
     store = HistoryStore(path, time_zone="UTC")
@@ -144,3 +148,91 @@ async def test_stop_closes_history(
     store = get_history(hass).store
     await hass.async_stop()
     assert store.closed
+
+
+@pytest.fixture
+def frozen_now(freezer: FrozenDateTimeFactory) -> None:
+    """Time stands half a minute after NOW from before any token is issued."""
+    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
+
+
+async def test_database_from_a_newer_version_is_left_alone(
+    frozen_now: None,
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A newer version's file is not touched: polling and sensors go on without recording, a repair says why."""
+    path = Path(hass.config.path(DB_FILENAME))
+    store = HistoryStore(path)
+    await store.async_open()
+    await store.async_add("nas", replace(FULL_SAMPLE, timestamp=NOW - 3600))
+    await store.async_close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert mock_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "database_too_new")
+    assert issue is not None
+    assert issue.translation_key == "database_too_new"
+    assert issue.translation_placeholders == {
+        "path": str(path),
+        "found": str(SCHEMA_VERSION + 1),
+        "supported": str(SCHEMA_VERSION),
+    }
+    assert get_history(hass).store is None
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, timestamp=NOW + 90, cpu_percent=55.0
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
+    client = await hass_client()
+    response = await client.get(
+        "/api/homelab_metrics/servers/nas/export?range=24h&format=csv"
+    )
+    assert response.status == HTTPStatus.SERVICE_UNAVAILABLE
+
+    # Neither unloading nor deleting the server touches the file.
+    await hass.config_entries.async_remove(mock_entry.entry_id)
+    await hass.async_block_till_done()
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.glob(f"{DB_FILENAME}*")] == [DB_FILENAME]
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        assert conn.execute("SELECT server_id, ts FROM raw").fetchall() == [
+            ("nas", NOW - 3600)
+        ]
+
+
+async def test_repair_goes_once_the_file_opens_again(
+    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """After the newer version's file is moved away, the next setup opens a new one and drops the issue."""
+    path = Path(hass.config.path(DB_FILENAME))
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "database_too_new")
+    # A second server comes up while the file is refused: it is not tried again.
+    second = make_entry(server_id="b", host="10.0.0.2")
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    assert get_history(hass).store is None
+    await hass.config_entries.async_unload(second.entry_id)
+
+    assert await hass.config_entries.async_unload(mock_entry.entry_id)
+    path.rename(path.with_name("moved-away.db"))
+    assert await hass.config_entries.async_setup(mock_entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "database_too_new") is None
+    store = get_history(hass).store
+    assert store is not None
+    assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 from datetime import datetime, time as dtime
 import hashlib
 import logging
@@ -232,25 +233,66 @@ async def test_unopenable_path_is_an_error_not_corruption(tmp_path: Path) -> Non
     assert not worker_alive()
 
 
-async def test_migration_from_empty_file_and_newer_version(tmp_path: Path) -> None:
-    """An empty file (version 0) gets the schema; one from a newer version is set aside."""
+async def test_migration_from_empty_file(tmp_path: Path) -> None:
+    """An empty file (version 0) gets the schema of every metric."""
     path = tmp_path / "h.db"
     sqlite3.connect(path).close()
     store = HistoryStore(path)
     await store.async_open()
     assert store.recovered_from is None
     await store.async_close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(raw)")]
         assert columns == ["server_id", "ts", *(m.key for m in METRICS)]
         hourly = {row[1] for row in conn.execute("PRAGMA table_info(hourly)")}
         assert {f"{m.key}_{s}" for m in METRICS for s in schema.STATS} <= hourly
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("uncheckpointed", [False, True])
+async def test_newer_version_file_is_left_untouched(
+    tmp_path: Path, uncheckpointed: bool
+) -> None:
+    """A file written by a newer version is refused as it is: not renamed, not changed by a byte.
+
+    Also when the newer version left its last transactions in the WAL (it was killed).
+    """
+    written = tmp_path / "written"
+    written.mkdir()
+    store = HistoryStore(written / "h.db")
+    await store.async_open()
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    await store.async_close()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with closing(sqlite3.connect(written / "h.db", isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    newer = HistoryStore(path)
-    await newer.async_open()
-    assert newer.recovered_from is not None
-    await newer.async_close()
+        conn.execute("INSERT INTO raw (server_id, ts) VALUES ('newer', 1)")
+        if uncheckpointed:
+            for path in written.iterdir():
+                if not path.name.endswith("-shm"):
+                    (copy / path.name).write_bytes(path.read_bytes())
+    if not uncheckpointed:
+        (copy / "h.db").write_bytes((written / "h.db").read_bytes())
+    assert ("h.db-wal" in _files(copy)) is uncheckpointed
+    before = _files(copy)
+
+    newer = HistoryStore(copy / "h.db")
+    with pytest.raises(schema.SchemaTooNewError) as refused:
+        await newer.async_open()
+    assert (refused.value.found, refused.value.supported) == (
+        SCHEMA_VERSION + 1,
+        SCHEMA_VERSION,
+    )
+    assert newer.recovered_from is None
+    assert newer.closed
+    assert not worker_alive()
+    assert _files(copy) == before
 
 
 def test_migration_step_adds_a_metric_and_keeps_rows(

@@ -5,6 +5,10 @@ using it has unloaded (or when Home Assistant stops). A server counts as a user 
 its setup, so an entry still in its first refresh keeps the store open while another server is
 unloaded or reloaded. While the store is open, the manager runs its hourly rollup, follows Home
 Assistant's time zone and raises a repair issue when a damaged file had to be moved aside.
+
+A file written by a newer version of the integration is refused, not touched: the store stays
+None (servers poll without recording, exports answer that the history is closed) and a repair
+issue says why, until the last server unloads; the next setup tries the file again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DB_FILENAME, DOMAIN
+from .history.schema import SchemaTooNewError
 from .history.store import HistoryStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,6 +36,9 @@ ROLLUP_MINUTE = 1
 """Rollups run a minute past every hour, when the previous hour (and, after midnight, day) is complete."""
 
 HISTORY: HassKey[HistoryManager] = HassKey(f"{DOMAIN}_history")
+
+ISSUE_CORRUPT = "database_corrupt"
+ISSUE_TOO_NEW = "database_too_new"
 
 
 @callback
@@ -50,18 +58,26 @@ class HistoryManager:
         self._lock = asyncio.Lock()
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._catch_up: asyncio.Task[None] | None = None
+        self._refused: SchemaTooNewError | None = None
 
     @property
     def store(self) -> HistoryStore | None:
-        """The open store, or None while no server uses it (nothing is opened on a reader's behalf)."""
+        """The open store, or None while no server uses it or the file is refused.
+
+        Nothing is opened on a reader's behalf.
+        """
         return self._store
 
-    async def async_acquire(self, user: str) -> HistoryStore:
-        """Count `user` (a config entry id) as a user and return the store, opening it if needed."""
+    async def async_acquire(self, user: str) -> HistoryStore | None:
+        """Count `user` (a config entry id) as a user and return the store, opening it if needed.
+
+        None when the file belongs to a newer version: the user goes on without recording.
+        """
         async with self._lock:
-            store = self._store or await self._async_open()
+            if self._store is None and self._refused is None:
+                await self._async_open()
             self._users.add(user)
-            return store
+            return self._store
 
     async def async_release(self, user: str) -> None:
         """`user` no longer writes or reads; the last one leaving closes the store."""
@@ -73,9 +89,17 @@ class HistoryManager:
     async def async_remove_server(self, server_id: str) -> None:
         """Delete a server's history, opening the store only for that when no server uses it."""
         async with self._lock:
-            store = self._store or await self._async_open()
+            if self._store is None and self._refused is None:
+                await self._async_open()
             try:
-                await store.async_remove_server(server_id)
+                if self._store is None:
+                    _LOGGER.warning(
+                        "The history of %s stays in %s: a newer version wrote that file",
+                        server_id,
+                        self._hass.config.path(DB_FILENAME),
+                    )
+                    return
+                await self._store.async_remove_server(server_id)
             finally:
                 if not self._users:
                     await self._async_close()
@@ -90,21 +114,49 @@ class HistoryManager:
         if self._store is not None:
             await self._store.async_resume_writes()
 
-    async def _async_open(self) -> HistoryStore:
-        """Open the file, start the schedules and catch up on rollups missed while stopped."""
+    async def _async_open(self) -> None:
+        """Open the file, start the schedules and catch up on rollups missed while stopped.
+
+        A newer version's file is left closed, with a repair issue; other failures are raised.
+        """
         hass = self._hass
-        store = HistoryStore(
-            Path(hass.config.path(DB_FILENAME)), time_zone=hass.config.time_zone
-        )
-        await store.async_open()
+        path = Path(hass.config.path(DB_FILENAME))
+        store = HistoryStore(path, time_zone=hass.config.time_zone)
+        try:
+            await store.async_open()
+        except SchemaTooNewError as err:
+            self._refused = err
+            _LOGGER.warning(
+                "History database %s was written by a newer version of the integration "
+                "(schema %s, this one reads up to %s); it is left as it is and nothing "
+                "is recorded",
+                path,
+                err.found,
+                err.supported,
+            )
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                ISSUE_TOO_NEW,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_TOO_NEW,
+                translation_placeholders={
+                    "path": str(path),
+                    "found": str(err.found),
+                    "supported": str(err.supported),
+                },
+            )
+            return
+        ir.async_delete_issue(hass, DOMAIN, ISSUE_TOO_NEW)
         if store.recovered_from is not None:
             ir.async_create_issue(
                 hass,
                 DOMAIN,
-                "database_corrupt",
+                ISSUE_CORRUPT,
                 is_fixable=False,
                 severity=ir.IssueSeverity.WARNING,
-                translation_key="database_corrupt",
+                translation_key=ISSUE_CORRUPT,
                 translation_placeholders={"path": str(store.recovered_from)},
             )
 
@@ -135,10 +187,11 @@ class HistoryManager:
         self._catch_up = hass.async_create_background_task(
             _async_rollup(store, dt_util.utcnow()), f"{DOMAIN} catch-up rollup"
         )
-        return store
 
     async def _async_close(self) -> None:
         """Stop the schedules and close the database (its thread ends); the lock is held."""
+        # The next user tries the file again (the newer version may be gone by then).
+        self._refused = None
         if self._store is None:
             return
         for unsubscribe in self._unsubscribe:

@@ -2,16 +2,19 @@
 
 A damaged file (not a database, or failing SQLite's quick check) is moved aside and a new one
 started, so polling goes on; locks, permissions and a missing folder are errors, not damage.
+A sound file written by a newer version of the integration is refused before anything writes to
+it (not even the journal mode), so that version finds it as it left it.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 import logging
 from pathlib import Path
 import sqlite3
 
-from .schema import SchemaTooNewError, check_columns, migrate
+from .schema import SCHEMA_VERSION, SchemaTooNewError, check_columns, migrate
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class _QuickCheckError(sqlite3.DatabaseError):
 
 def _is_corruption(err: sqlite3.DatabaseError) -> bool:
     """Damage we recover from by starting afresh; locks and permissions are not that."""
-    if isinstance(err, _QuickCheckError | SchemaTooNewError):
+    if isinstance(err, _QuickCheckError):
         return True
     code = getattr(err, "sqlite_errorcode", None)
     # SQLITE_CORRUPT and SQLITE_NOTADB, whatever the extended code.
@@ -38,7 +41,29 @@ def _quick_check(conn: sqlite3.Connection) -> None:
         raise _QuickCheckError(f"quick_check: {result}")
 
 
+def _check_version(path: Path) -> None:
+    """Raise SchemaTooNewError for a newer version's file, reading it without changing a byte."""
+    if not path.is_file():
+        return
+    sides = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    created = [side for side in sides if not side.exists()]
+    # Read-only, so SQLite neither converts the journal nor checkpoints a WAL into the file.
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+        # A reader of a WAL file leaves an empty WAL and an index behind: take back ours.
+        for side in created:
+            with suppress(OSError):
+                if side.name.endswith("-shm") or not side.stat().st_size:
+                    side.unlink()
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNewError(found, SCHEMA_VERSION)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    _check_version(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -55,7 +80,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def open_database(path: Path) -> tuple[sqlite3.Connection, Path | None]:
-    """A connection to the file at path, brought up to date; and where a damaged file was moved."""
+    """A connection to the file at path, brought up to date; and where a damaged file was moved.
+
+    Raises SchemaTooNewError, leaving the file alone, when a newer version wrote it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return _connect(path), None
