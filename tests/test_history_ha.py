@@ -16,6 +16,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -24,12 +25,14 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.homelab_metrics import backup
+from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.store import SCHEMA_VERSION, HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
 
 from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
+from .history_common import table_ts
 
 
 async def _rows(store, tier: Tier, start: int, end: int, now: int = 0) -> list[tuple]:
@@ -236,3 +239,54 @@ async def test_repair_goes_once_the_file_opens_again(
     store = get_history(hass).store
     assert store is not None
     assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
+
+
+async def test_clock_jump_through_home_assistant_loses_nothing(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Home Assistant's clock jumps 2 years ahead and back: every stored row stays, rollups go on."""
+    path = Path(hass.config.path(DB_FILENAME))
+    store = HistoryStore(path)
+    await store.async_open()
+    await store.async_add_many(
+        "nas",
+        [replace(FULL_SAMPLE, timestamp=ts) for ts in range(NOW - 6 * 86400, NOW, 600)],
+    )
+    await store.async_rollup(NOW)
+    await store.async_close()
+    before = table_ts(path)
+    assert all(before.values())
+
+    async def poll_now() -> Sample:
+        return replace(FULL_SAMPLE, timestamp=int(dt_util.utcnow().timestamp()))
+
+    mock_client.async_fetch.side_effect = poll_now
+    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    store = get_history(hass).store
+    coordinator = mock_entry.runtime_data.coordinator
+
+    # Two years ahead: the hourly rollup runs on that clock, polls go on and show.
+    freezer.move_to(datetime.fromtimestamp(NOW + 2 * 365 * 86400 + 3600 + 61, UTC))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert await store.async_latest_ts("nas") == NOW + 30
+    assert before["raw"] <= table_ts(path)["raw"]
+    # Back to the right time: polls are recorded again and the hour they fill is rolled up.
+    freezer.move_to(datetime.fromtimestamp(NOW + 120, UTC))
+    await coordinator.async_refresh()
+    assert await store.async_latest_ts("nas") == NOW + 120
+    freezer.move_to(datetime.fromtimestamp(NOW + 3600 + 61, UTC))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    after = table_ts(path)
+    for tier, kept in before.items():
+        assert kept <= after[tier]
+    assert ("nas", NOW) in after["hourly"]

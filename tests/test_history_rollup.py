@@ -196,8 +196,12 @@ async def test_catch_up_after_a_week_down(store: HistoryStore) -> None:
     assert (stats.hours, stats.days) == (len(hours), len(complete_days))
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM dirty_hours").fetchone()[0] == 0
-    # Raw rows more than 7 days old were pruned only now, after their hours were rolled.
-    assert stats.pruned == sum(1 for s in samples if s.timestamp < now - RAW_RETENTION)
+    # Raw rows more than 7 days older than the newest sample were pruned only now, after their
+    # hours were rolled.
+    newest = samples[-1].timestamp
+    assert stats.pruned == sum(
+        1 for s in samples if s.timestamp < newest - RAW_RETENTION
+    )
     assert_rows_match(
         await rows(store, Tier.HOURLY, T0, now, now=now),
         expected_buckets(samples, hour_of),
@@ -256,18 +260,22 @@ async def test_late_sample_older_than_raw_retention_keeps_the_hour(
         "a", [Sample(timestamp=T0 + i * 60, cpu_percent=10.0) for i in range(60)]
     )
     now = T0 + 8 * DAY
+    await store.async_add("a", Sample(timestamp=now, cpu_percent=10.0))
     await store.async_rollup(now)
     assert await rows(store, Tier.RAW, T0, T0 + HOUR) == []
-    before = table(store.path, "hourly")
+    before = [row for row in table(store.path, "hourly") if row[1] == T0]
     await store.async_add("a", Sample(timestamp=T0 + 30, cpu_percent=99.0))
     await store.async_rollup(now + HOUR)
-    assert table(store.path, "hourly") == before
+    assert [row for row in table(store.path, "hourly") if row[1] == T0] == before
     # The stray row is pruned like any other old raw row.
     assert await rows(store, Tier.RAW, T0, T0 + HOUR) == []
 
 
 async def test_retention_boundaries(store: HistoryStore) -> None:
-    """Raw 7 days, hourly 90 days, daily 400 days, each to the second."""
+    """Raw 7 days, hourly 90 days, daily 400 days, each to the second before the rollup's time.
+
+    That is the newest sample's time, or the rollup's own when the newest is stamped later.
+    """
     now = T0 + 1000 * DAY
     raw_cut, hourly_cut, daily_cut = (
         now - RAW_RETENTION,
@@ -281,7 +289,10 @@ async def test_retention_boundaries(store: HistoryStore) -> None:
     )
     await store.async_add_many(
         "a",
-        [Sample(timestamp=ts, cpu_percent=1.0) for ts in (raw_cut - 1, raw_cut)],
+        [
+            Sample(timestamp=ts, cpu_percent=1.0)
+            for ts in (raw_cut - 1, raw_cut, now + HOUR)
+        ],
     )
     one = {"cpu_percent": (1.0, 1.0, 1.0, 1)}
     write_buckets(
@@ -317,6 +328,7 @@ async def test_unrolled_raw_rows_are_kept(store: HistoryStore) -> None:
         # Simulates a clock that jumped: the hour is complete only by a later rollup.
         assert conn.execute("SELECT COUNT(*) FROM dirty_hours").fetchone()[0] == 1
     assert len(await rows(store, Tier.RAW, old, old + HOUR)) == 60
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=2.0))
     await store.async_rollup(T0)
     # Rolled first, then pruned: the hour survives in the hourly tier.
     assert await rows(store, Tier.RAW, old, old + HOUR) == []

@@ -27,6 +27,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DB_FILENAME, DOMAIN
+from .history.clock import ClockGuard
 from .history.schema import SchemaTooNewError
 from .history.store import HistoryStore
 
@@ -59,6 +60,8 @@ class HistoryManager:
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._catch_up: asyncio.Task[None] | None = None
         self._refused: SchemaTooNewError | None = None
+        # Outlives the store, so reopening it (a reload) does not make the clock's word law.
+        self._guard = ClockGuard()
 
     @property
     def store(self) -> HistoryStore | None:
@@ -121,7 +124,7 @@ class HistoryManager:
         """
         hass = self._hass
         path = Path(hass.config.path(DB_FILENAME))
-        store = HistoryStore(path, time_zone=hass.config.time_zone)
+        store = HistoryStore(path, time_zone=hass.config.time_zone, guard=self._guard)
         try:
             await store.async_open()
         except SchemaTooNewError as err:

@@ -15,7 +15,7 @@ from typing import Any
 from .days import LocalDays
 from .metrics import Tier
 from .ranges import HOUR
-from .sql import AGG_COLUMNS, AGG_SELECT, KEYS, RAW_AGG, TIERS, WIDTH, Row
+from .sql import AGG_COLUMNS, AGG_SELECT, KEYS, RAW_AGG, WIDTH, Row
 
 
 def fresh_hours(
@@ -129,17 +129,6 @@ def count(
         ).fetchone():
             extra += 1
     return stored + extra
-
-
-def latest_ts(db: sqlite3.Connection, server_id: str) -> int | None:
-    """Newest raw sample of a server; without raw rows, its newest bucket start; else None."""
-    for table in TIERS:
-        row = db.execute(
-            f"SELECT MAX(ts) FROM {table} WHERE server_id = ?", (server_id,)
-        ).fetchone()
-        if row[0] is not None:
-            return int(row[0])
-    return None
 
 
 def combine(rows: Sequence[Row]) -> Row:

@@ -63,3 +63,14 @@ def server_ids(db: sqlite3.Connection, table: str) -> Iterator[str]:
             "ORDER BY server_id LIMIT 1",
             (row[0],),
         ).fetchone()
+
+
+def newest_ts(db: sqlite3.Connection, server_id: str) -> int | None:
+    """Newest raw sample of a server; without raw rows, its newest bucket start; else None."""
+    for table in TIERS:
+        row = db.execute(
+            f"SELECT MAX(ts) FROM {table} WHERE server_id = ?", (server_id,)
+        ).fetchone()
+        if row[0] is not None:
+            return int(row[0])
+    return None

@@ -2,7 +2,14 @@
 
 The jobs live beside this module: `opening` (open, recover, schema), `writes` (samples and their
 rollup marks, removal, backup holds), `rollup` (rollups and retention), `queries` (pages, buckets
-computed on the fly, counts), `days` (local days of the time zone), on the `worker` thread.
+computed on the fly, counts), `days` (local days of the time zone), on the `worker` thread; and
+`clock`, which holds back polls stamped far ahead of the time that really passed.
+
+Clock jumps: retention counts back from each server's newest stored sample, never from later than
+the rollup's time, and a poll stamped far ahead of the real time since the previous one is not
+stored until the clock comes back or keeps that time for an hour. So neither a rollup nor a poll
+on a clock that jumped, ahead or back, deletes history while Home Assistant runs. What spans a
+restart is only the wall clock: the first poll after a start is believed (see clock.py).
 
 Durability: WAL with synchronous=NORMAL. A write is committed before its call returns, and a
 committed transaction is in the WAL file, so it survives the process being killed; only a power cut
@@ -12,7 +19,7 @@ server, so that trade buys a lot of write speed for a very small risk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from functools import partial
 import logging
 from pathlib import Path
@@ -22,12 +29,13 @@ from zoneinfo import ZoneInfo
 
 from ..agents.base import Sample
 from . import queries, writes
+from .clock import ClockGuard, boottime
 from .days import LocalDays
 from .metrics import Tier
 from .opening import open_database
 from .rollup import RollupStats, rollup
 from .schema import SCHEMA_VERSION
-from .sql import Row
+from .sql import Row, newest_ts
 from .worker import StoreClosedError, Worker
 
 __all__ = [
@@ -45,9 +53,21 @@ THREAD_NAME = "homelab_metrics_history"
 class HistoryStore:
     """The history database; every public coroutine runs its work on the store's own thread."""
 
-    def __init__(self, path: Path, *, time_zone: str = "UTC") -> None:
-        """Prepare (not open) the store for a file; daily buckets follow `time_zone`."""
+    def __init__(
+        self,
+        path: Path,
+        *,
+        time_zone: str = "UTC",
+        guard: ClockGuard | None = None,
+        monotonic: Callable[[], float] = boottime,
+    ) -> None:
+        """Prepare (not open) the store for a file; daily buckets follow `time_zone`.
+
+        `guard` judges poll timestamps (pass one to keep its memory across reopening the store);
+        `monotonic` measures real time, in seconds.
+        """
         self.path = Path(path)
+        self._guard = guard or ClockGuard(monotonic)
         self.recovered_from: Path | None = None
         """Where a corrupt file was moved by async_open, for a repair issue; None if it was fine."""
         # Read and replaced by worker jobs only (after open), so each job sees one time zone.
@@ -116,14 +136,21 @@ class HistoryStore:
     # -- writing ---------------------------------------------------------------------------------
 
     async def async_add(self, server_id: str, sample: Sample) -> None:
-        """Keep one poll; returns once it is committed (or held, while writes are paused).
+        """Keep one poll, stamped now; returns once it is committed (or held).
 
-        Writing the same timestamp twice keeps one row, with the newer values.
+        Writing the same timestamp twice keeps one row, with the newer values. A poll is held in
+        memory while writes are paused, or while its stamp is far ahead of the real time since
+        the server's previous poll (see clock.py).
         """
-        await self.async_add_many(server_id, (sample,))
+        if self.closed:
+            raise StoreClosedError("history store is not open")
+        await self.async_add_many(server_id, self._guard.admit(server_id, sample))
 
     async def async_add_many(self, server_id: str, samples: Iterable[Sample]) -> None:
-        """Keep many polls of one server in one transaction (imports, benchmarks)."""
+        """Keep many samples of one server in one transaction, as they are (imports, benchmarks).
+
+        Their timestamps are not judged against the clock: they are meant to be history.
+        """
         items = [(server_id, s) for s in samples]
         if self._paused and not self.closed:
             self._pending.extend(items)
@@ -243,4 +270,4 @@ class HistoryStore:
 
     async def async_latest_ts(self, server_id: str) -> int | None:
         """Newest raw sample of a server; without raw rows, its newest bucket start; else None."""
-        return await self._worker.async_run(lambda db: queries.latest_ts(db, server_id))
+        return await self._worker.async_run(lambda db: newest_ts(db, server_id))
