@@ -397,6 +397,63 @@ async def test_pause_holds_samples_and_leaves_the_main_file_alone(
     await store.async_resume_writes()  # not paused: nothing to do
 
 
+async def test_a_backup_that_never_ends_holds_samples_only_so_many(
+    store: HistoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the cap on held samples, writes go on (checkpoints too), logged once; the late end hook is harmless."""
+
+    async def autocheckpoint() -> int:
+        return await store._worker.async_run(
+            lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+
+    await store.async_add("a", Sample(timestamp=T0))
+    await store.async_pause_writes()
+    assert await autocheckpoint() == 0
+    await store.async_add_many(
+        "a", [Sample(timestamp=T0 + i, cpu_percent=1.0) for i in range(1, 20_001)]
+    )
+    assert await store.async_latest_ts("a") == T0 + 20_000
+    await store.async_add("b", Sample(timestamp=T0 + 20_060))
+    assert await store.async_latest_ts("b") == T0 + 20_060
+    # SQLite checkpoints the WAL into the main file on its own again.
+    assert await autocheckpoint() == 1000
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
+    assert len(warnings) == 1
+    assert "backup" in warnings[0].getMessage()
+    await store.async_resume_writes()
+    assert await store.async_count("a", Tier.RAW, T0, T0 + DAY) == 20_001
+    # The next backup holds samples again.
+    await store.async_pause_writes()
+    await store.async_add("b", Sample(timestamp=T0 + 20_120))
+    assert await store.async_latest_ts("b") == T0 + 20_060
+    await store.async_resume_writes()
+    assert await store.async_latest_ts("b") == T0 + 20_120
+
+
+async def test_a_backup_that_never_ends_holds_samples_only_so_long(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half an hour after the backup began, the next poll is written with the held ones."""
+    real_time = [0.0]
+    store = HistoryStore(tmp_path / "h.db", monotonic=lambda: real_time[0])
+    await store.async_open()
+    await store.async_pause_writes()
+    for minute in range(31):
+        real_time[0] = minute * 60.0
+        await store.async_add("a", Sample(timestamp=T0 + minute * 60))
+    assert [r[0] for r in await rows(store, Tier.RAW, T0, T0 + HOUR)] == [
+        T0 + minute * 60 for minute in range(31)
+    ]
+    assert "held history writes for 30 minutes (31 samples)" in caplog.text
+    await store.async_resume_writes()
+    await store.async_close()
+
+
 async def test_close_writes_held_samples_and_ends_the_thread(tmp_path: Path) -> None:
     """Closing joins the worker, flushes held samples, and is idempotent."""
     assert not worker_alive()

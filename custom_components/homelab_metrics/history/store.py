@@ -49,6 +49,10 @@ _LOGGER = logging.getLogger(__name__)
 
 THREAD_NAME = "homelab_metrics_history"
 
+HOLD_SECONDS = 30 * 60
+HOLD_SAMPLES = 10_000
+"""A backup holds samples in memory for this long or this many at most; then writing resumes."""
+
 
 class HistoryStore:
     """The history database; every public coroutine runs its work on the store's own thread."""
@@ -68,6 +72,7 @@ class HistoryStore:
         """
         self.path = Path(path)
         self._guard = guard or ClockGuard(monotonic)
+        self._monotonic = monotonic
         self.recovered_from: Path | None = None
         """Where a corrupt file was moved by async_open, for a repair issue; None if it was fine."""
         # Read and replaced by worker jobs only (after open), so each job sees one time zone.
@@ -76,6 +81,7 @@ class HistoryStore:
         self._requested_tz = self._days.tz
         self._worker = Worker(THREAD_NAME)
         self._paused = False
+        self._paused_at = 0.0
         self._pending: list[writes.Item] = []
 
     @property
@@ -154,6 +160,17 @@ class HistoryStore:
         items = [(server_id, s) for s in samples]
         if self._paused and not self.closed:
             self._pending.extend(items)
+            held_for = self._monotonic() - self._paused_at
+            if len(self._pending) < HOLD_SAMPLES and held_for < HOLD_SECONDS:
+                return
+            # The backup's end hook never came (or is very late): memory must not grow for ever.
+            _LOGGER.warning(
+                "A backup has held history writes for %.0f minutes (%s samples) without "
+                "ending; writing again, so that backup may not hold a consistent history file",
+                held_for / 60,
+                len(self._pending),
+            )
+            await self.async_resume_writes()
             return
         if items:
             await self._worker.async_run(
@@ -168,9 +185,11 @@ class HistoryStore:
         """Checkpoint the WAL into the main file and leave that file alone until resumed.
 
         For backups: samples are held in memory meanwhile, and any other write only reaches the
-        WAL, because automatic checkpoints are off until async_resume_writes.
+        WAL, because automatic checkpoints are off until async_resume_writes, or until the hold
+        reaches HOLD_SECONDS or HOLD_SAMPLES (a backup whose end never comes).
         """
         self._paused = True
+        self._paused_at = self._monotonic()
         try:
             await self._worker.async_run(writes.hold_main_file)
         except BaseException:
