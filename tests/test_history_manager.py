@@ -1,7 +1,8 @@
-"""The history inside Home Assistant: scheduled rollups, repairs, backups, shutdown."""
+"""The history manager: who opens and closes the store, scheduled rollups, repairs, clock jumps, shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,8 +25,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.homelab_metrics import backup
-from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.agents.base import CannotConnect, Sample
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.store import SCHEMA_VERSION, HistoryStore
@@ -117,31 +117,6 @@ async def test_corrupt_database_raises_repair(
     assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
     store = get_history(hass).store
     assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
-
-
-async def test_backup_hooks_queue_samples(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    mock_client: MagicMock,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """During a backup, samples wait in memory and land afterwards; nothing is lost."""
-    store = get_history(hass).store
-    await backup.async_pre_backup(hass)
-    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=NOW + 60)
-    await async_next_poll(hass, freezer)
-    assert await store.async_latest_ts("nas") == NOW
-    await backup.async_post_backup(hass)
-    assert await store.async_latest_ts("nas") == NOW + 60
-
-
-async def test_backup_hooks_without_store(hass: HomeAssistant) -> None:
-    """A backup before any server is set up has nothing to pause."""
-    await backup.async_pre_backup(hass)
-    await backup.async_post_backup(hass)
-    assert await async_setup_component(hass, DOMAIN, {})
-    await backup.async_pre_backup(hass)
-    await backup.async_post_backup(hass)
 
 
 async def test_stop_closes_history(
@@ -290,3 +265,85 @@ async def test_clock_jump_through_home_assistant_loses_nothing(
     for tier, kept in before.items():
         assert kept <= after[tier]
     assert ("nas", NOW) in after["hourly"]
+
+
+async def test_two_servers_share_one_store(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """The history closes only when the last server unloads."""
+    first = make_entry(server_id="a", host="10.0.0.1")
+    second = make_entry(server_id="b", host="10.0.0.2")
+    first.add_to_hass(hass)
+    second.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    store = get_history(hass).store
+    assert get_history(hass).store is store
+    await hass.config_entries.async_unload(first.entry_id)
+    assert not store.closed
+    await hass.config_entries.async_unload(second.entry_id)
+    assert store.closed
+
+
+async def test_store_stays_open_for_a_server_still_setting_up(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """Unloading one server while another is in its first refresh keeps the history open for it."""
+    first = make_entry(server_id="a", host="10.0.0.1")
+    first.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert first.state is ConfigEntryState.LOADED
+
+    answer = asyncio.Event()
+
+    async def slow_fetch() -> Sample:
+        await answer.wait()
+        return FULL_SAMPLE
+
+    mock_client.async_fetch.side_effect = slow_fetch
+    second = make_entry(server_id="b", host="10.0.0.2")
+    second.add_to_hass(hass)
+    setup = hass.async_create_task(hass.config_entries.async_setup(second.entry_id))
+    await asyncio.sleep(0)
+    assert second.state is ConfigEntryState.SETUP_IN_PROGRESS
+    assert await hass.config_entries.async_unload(first.entry_id)
+    answer.set()
+    assert await setup
+    assert second.state is ConfigEntryState.LOADED
+    store = get_history(hass).store
+    assert store is not None
+    assert not store.closed
+    assert await store.async_latest_ts("b") == FULL_SAMPLE.timestamp
+
+
+async def test_failed_setup_releases_the_history(
+    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """A server waiting for a setup retry does not keep the history open."""
+    mock_client.async_fetch.side_effect = CannotConnect("refused")
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert mock_entry.state is ConfigEntryState.SETUP_RETRY
+    assert get_history(hass).store is None
+
+
+async def test_remove_entry_deletes_history(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Deleting a server removes its rows; others keep theirs, and the unused store is closed."""
+    store = get_history(hass).store
+    await store.async_add("other", FULL_SAMPLE)
+    assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
+    await hass.config_entries.async_remove(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert store.closed
+    assert get_history(hass).store is None
+    reopened = HistoryStore(Path(hass.config.path(DB_FILENAME)))
+    await reopened.async_open()
+    try:
+        assert await reopened.async_latest_ts("nas") is None
+        assert await reopened.async_latest_ts("other") == FULL_SAMPLE.timestamp
+    finally:
+        await reopened.async_close()
