@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 import itertools
+import logging
 from pathlib import Path
 import sqlite3
 from unittest.mock import MagicMock
@@ -347,3 +348,59 @@ async def test_remove_entry_deletes_history(
         assert await reopened.async_latest_ts("other") == FULL_SAMPLE.timestamp
     finally:
         await reopened.async_close()
+
+
+async def test_database_that_cannot_be_opened_does_not_stop_polling(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unopenable file: sensors work, a repair says why, no traceback; a reload after the fix opens it."""
+    path = Path(hass.config.path(DB_FILENAME))
+    path.mkdir()
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert mock_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    assert get_history(hass).store is None
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "database_unavailable")
+    assert issue is not None
+    assert issue.translation_placeholders["path"] == str(path)
+    assert "unable to open database file" in issue.translation_placeholders["error"]
+    assert not [r for r in caplog.records if r.exc_info]
+
+    path.rmdir()
+    assert await hass.config_entries.async_reload(mock_entry.entry_id)
+    await hass.async_block_till_done()
+    assert get_history(hass).store is not None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "database_unavailable") is None
+
+
+async def test_failed_rollup_waits_for_the_next_hour(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rollup that fails is logged in one line and runs again at the next hour."""
+    store = get_history(hass).store
+    calls: list[int] = []
+    original = store.async_rollup
+
+    async def flaky(now: int) -> object:
+        calls.append(now)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return await original(now)
+
+    store.async_rollup = flaky  # type: ignore[method-assign]
+    for hour in (1, 2):
+        freezer.move_to(datetime.fromtimestamp(NOW + hour * 3600 + 61, UTC))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(calls) == 2
+    assert "History rollup failed (disk I/O error)" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info and r.levelno > logging.DEBUG]
+    store.async_rollup = original  # type: ignore[method-assign]

@@ -6,9 +6,11 @@ its setup, so an entry still in its first refresh keeps the store open while ano
 unloaded or reloaded. While the store is open, the manager runs its hourly rollup, follows Home
 Assistant's time zone and raises a repair issue when a damaged file had to be moved aside.
 
-A file written by a newer version of the integration is refused, not touched: the store stays
-None (servers poll without recording, exports answer that the history is closed) and a repair
-issue says why, until the last server unloads; the next setup tries the file again.
+A file that cannot be used is never a reason to stop polling: one written by a newer version of
+the integration is refused without being touched, and one that cannot be opened (permissions, a
+full disk, a lock) is reported. The store stays None (servers poll without recording, exports
+answer that the history is closed) and a repair issue says why, until the last server unloads;
+the next setup tries the file again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 from datetime import datetime
 import logging
 from pathlib import Path
+import sqlite3
 
 from homeassistant.const import EVENT_CORE_CONFIG_UPDATE, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -40,6 +43,7 @@ HISTORY: HassKey[HistoryManager] = HassKey(f"{DOMAIN}_history")
 
 ISSUE_CORRUPT = "database_corrupt"
 ISSUE_TOO_NEW = "database_too_new"
+ISSUE_UNAVAILABLE = "database_unavailable"
 
 
 @callback
@@ -59,7 +63,8 @@ class HistoryManager:
         self._lock = asyncio.Lock()
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._catch_up: asyncio.Task[None] | None = None
-        self._refused: SchemaTooNewError | None = None
+        # The repair issue of a file that could not be used; the next open waits for no users.
+        self._refused: str | None = None
         # Outlives the store, so reopening it (a reload) does not make the clock's word law.
         self._guard = ClockGuard()
 
@@ -74,7 +79,7 @@ class HistoryManager:
     async def async_acquire(self, user: str) -> HistoryStore | None:
         """Count `user` (a config entry id) as a user and return the store, opening it if needed.
 
-        None when the file belongs to a newer version: the user goes on without recording.
+        None when the file cannot be used: the user goes on without recording.
         """
         async with self._lock:
             if self._store is None and self._refused is None:
@@ -97,7 +102,7 @@ class HistoryManager:
             try:
                 if self._store is None:
                     _LOGGER.warning(
-                        "The history of %s stays in %s: a newer version wrote that file",
+                        "The history of %s stays in %s, which cannot be used now",
                         server_id,
                         self._hass.config.path(DB_FILENAME),
                     )
@@ -120,7 +125,7 @@ class HistoryManager:
     async def _async_open(self) -> None:
         """Open the file, start the schedules and catch up on rollups missed while stopped.
 
-        A newer version's file is left closed, with a repair issue; other failures are raised.
+        A file that cannot be used is left closed, with a repair issue that says why.
         """
         hass = self._hass
         path = Path(hass.config.path(DB_FILENAME))
@@ -128,7 +133,6 @@ class HistoryManager:
         try:
             await store.async_open()
         except SchemaTooNewError as err:
-            self._refused = err
             _LOGGER.warning(
                 "History database %s was written by a newer version of the integration "
                 "(schema %s, this one reads up to %s); it is left as it is and nothing "
@@ -137,21 +141,23 @@ class HistoryManager:
                 err.found,
                 err.supported,
             )
-            ir.async_create_issue(
-                hass,
-                DOMAIN,
+            self._refuse(
                 ISSUE_TOO_NEW,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_TOO_NEW,
-                translation_placeholders={
-                    "path": str(path),
-                    "found": str(err.found),
-                    "supported": str(err.supported),
-                },
+                path=str(path),
+                found=str(err.found),
+                supported=str(err.supported),
             )
             return
-        ir.async_delete_issue(hass, DOMAIN, ISSUE_TOO_NEW)
+        except (sqlite3.Error, OSError) as err:
+            _LOGGER.error(
+                "History database %s cannot be opened (%s); nothing is recorded",
+                path,
+                err,
+            )
+            self._refuse(ISSUE_UNAVAILABLE, path=str(path), error=str(err))
+            return
+        for issue in (ISSUE_TOO_NEW, ISSUE_UNAVAILABLE):
+            ir.async_delete_issue(hass, DOMAIN, issue)
         if store.recovered_from is not None:
             ir.async_create_issue(
                 hass,
@@ -191,6 +197,19 @@ class HistoryManager:
             _async_rollup(store, dt_util.utcnow()), f"{DOMAIN} catch-up rollup"
         )
 
+    def _refuse(self, issue: str, **placeholders: str) -> None:
+        """Go on without a store, and say why in a repair issue."""
+        self._refused = issue
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            issue,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=issue,
+            translation_placeholders=placeholders,
+        )
+
     async def _async_close(self) -> None:
         """Stop the schedules and close the database (its thread ends); the lock is held."""
         # The next user tries the file again (the newer version may be gone by then).
@@ -213,5 +232,6 @@ async def _async_rollup(store: HistoryStore, now: datetime) -> None:
     """Roll up complete buckets and prune; a failure waits for the next hour."""
     try:
         await store.async_rollup(int(now.timestamp()))
-    except Exception:
-        _LOGGER.exception("History rollup failed; it will be retried next hour")
+    except Exception as err:  # noqa: BLE001 - a rollup failing must not end the schedule
+        _LOGGER.error("History rollup failed (%s); it is tried again next hour", err)
+        _LOGGER.debug("History rollup failure", exc_info=True)
