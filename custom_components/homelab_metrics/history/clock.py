@@ -26,7 +26,7 @@ import logging
 import time
 
 from ..agents.base import Sample
-from .ranges import HOUR
+from .ranges import DAY, HOUR
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class ClockGuard:
 
 def _duration(seconds: float) -> str:
     """A rough human duration for logs: 3 min, 5 h, 730 d."""
-    for unit, size in (("d", 86_400), ("h", HOUR), ("min", 60)):
+    for unit, size in (("d", DAY), ("h", HOUR), ("min", 60)):
         if seconds >= 2 * size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
