@@ -276,3 +276,23 @@ async def test_a_clock_wrong_at_start_is_believed(
     await polls(restarted, real_time, range(T0 + YEAR, T0 + YEAR + 60, 60))
     assert await raw_ts(restarted) == [T0, T0 + YEAR]
     await restarted.async_close()
+
+
+async def test_removing_a_server_drops_its_held_polls(
+    timed_store: HistoryStore, real_time: RealTime
+) -> None:
+    """Polls held for a clock jump or a backup do not bring a removed server back."""
+    store = timed_store
+    await polls(store, real_time, range(T0, T0 + 60, 60))
+    await polls(store, real_time, range(T0 + DAY, T0 + DAY + 30 * 60, 60))
+    await store.async_pause_writes()
+    await polls(store, real_time, range(T0 + 120, T0 + 180, 60), server="b")
+    await store.async_remove_server("a")
+    await store.async_remove_server("b")
+    await polls(store, real_time, range(T0 + DAY + 30 * 60, T0 + DAY + 70 * 60, 60))
+    await store.async_resume_writes()
+    # A server added again under the same id starts afresh: its first poll is its reference.
+    assert await raw_ts(store) == list(
+        range(T0 + DAY + 30 * 60, T0 + DAY + 70 * 60, 60)
+    )
+    assert await raw_ts(store, "b") == []

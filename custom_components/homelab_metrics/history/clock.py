@@ -112,6 +112,10 @@ class ClockGuard:
         server.stamp, server.at = sample.timestamp, now
         return admitted
 
+    def forget(self, server_id: str) -> None:
+        """Drop what is known of a server (it was removed); its held polls go with it."""
+        self._servers.pop(server_id, None)
+
     @staticmethod
     def _warn(server_id: str, server: _Server, ahead: float) -> None:
         level = logging.DEBUG if server.warned else logging.WARNING

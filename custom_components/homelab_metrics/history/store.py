@@ -178,7 +178,9 @@ class HistoryStore:
             )
 
     async def async_remove_server(self, server_id: str) -> None:
-        """Delete every row of a server in every tier."""
+        """Delete every row of a server in every tier, and its polls held back."""
+        self._guard.forget(server_id)
+        self._pending = [item for item in self._pending if item[0] != server_id]
         await self._worker.async_run(lambda db: writes.remove_server(db, server_id))
 
     async def async_pause_writes(self) -> None:
