@@ -591,3 +591,33 @@ def test_crash_safety(tmp_path: Path) -> None:
             ts for (ts,) in conn.execute("SELECT ts FROM raw WHERE server_id = 'crash'")
         }
     assert set(acknowledged) <= stored
+
+
+async def test_time_zone_set_before_opening(tmp_path: Path) -> None:
+    """A zone set on a closed store is the one its first writes use; setting it again changes nothing."""
+    store = HistoryStore(tmp_path / "h.db")
+    store.set_time_zone("Asia/Tokyo")
+    await store.async_open()
+    store.set_time_zone("Asia/Tokyo")
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    await store.async_close()
+    tokyo = ZoneInfo("Asia/Tokyo")
+    midnight = datetime.combine(datetime.fromtimestamp(T0, tokyo).date(), dtime(0))
+    with closing(sqlite3.connect(store.path)) as conn:
+        assert conn.execute("SELECT ts FROM dirty_days").fetchall() == [
+            (int(midnight.replace(tzinfo=tokyo).timestamp()),)
+        ]
+
+
+async def test_a_failing_job_nobody_waits_for_is_logged(
+    store: HistoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background job's failure is logged and the next call works; after closing, calls are refused."""
+    store._worker.post(lambda db: db.execute("SELECT * FROM no_such_table"))
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    assert "History database task failed: no such table: no_such_table" in caplog.text
+    await store.async_close()
+    with pytest.raises(StoreClosedError):
+        store._worker.post(lambda db: None)
+    with pytest.raises(StoreClosedError):
+        await store.async_rollup(T0)
