@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 import logging
-from pathlib import Path
 from unittest.mock import MagicMock
 
 from freezegun.api import FrozenDateTimeFactory
@@ -25,15 +23,13 @@ from custom_components.homelab_metrics.agents.base import (
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
-    Sample,
 )
-from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
+from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history.metrics import Tier
-from custom_components.homelab_metrics.history.store import HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
 
 from .captured import CAPTURED_AT, async_add_captured_server
-from .conftest import FULL_SAMPLE, async_next_poll, make_entry
+from .conftest import FULL_SAMPLE, async_next_poll
 
 
 async def test_setup_and_unload(
@@ -164,88 +160,6 @@ async def test_store_failure_does_not_stop_polling(
     store.async_add = original  # type: ignore[method-assign]
     await async_next_poll(hass, freezer)
     assert "Recording samples of nas works again" in caplog.text
-
-
-async def test_two_servers_share_one_store(
-    hass: HomeAssistant, mock_client: MagicMock
-) -> None:
-    """The history closes only when the last server unloads."""
-    first = make_entry(server_id="a", host="10.0.0.1")
-    second = make_entry(server_id="b", host="10.0.0.2")
-    first.add_to_hass(hass)
-    second.add_to_hass(hass)
-    await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    store = get_history(hass).store
-    assert get_history(hass).store is store
-    await hass.config_entries.async_unload(first.entry_id)
-    assert not store.closed
-    await hass.config_entries.async_unload(second.entry_id)
-    assert store.closed
-
-
-async def test_store_stays_open_for_a_server_still_setting_up(
-    hass: HomeAssistant, mock_client: MagicMock
-) -> None:
-    """Unloading one server while another is in its first refresh keeps the history open for it."""
-    first = make_entry(server_id="a", host="10.0.0.1")
-    first.add_to_hass(hass)
-    await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    assert first.state is ConfigEntryState.LOADED
-
-    answer = asyncio.Event()
-
-    async def slow_fetch() -> Sample:
-        await answer.wait()
-        return FULL_SAMPLE
-
-    mock_client.async_fetch.side_effect = slow_fetch
-    second = make_entry(server_id="b", host="10.0.0.2")
-    second.add_to_hass(hass)
-    setup = hass.async_create_task(hass.config_entries.async_setup(second.entry_id))
-    await asyncio.sleep(0)
-    assert second.state is ConfigEntryState.SETUP_IN_PROGRESS
-    assert await hass.config_entries.async_unload(first.entry_id)
-    answer.set()
-    assert await setup
-    assert second.state is ConfigEntryState.LOADED
-    store = get_history(hass).store
-    assert store is not None
-    assert not store.closed
-    assert await store.async_latest_ts("b") == FULL_SAMPLE.timestamp
-
-
-async def test_failed_setup_releases_the_history(
-    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
-) -> None:
-    """A server waiting for a setup retry does not keep the history open."""
-    mock_client.async_fetch.side_effect = CannotConnect("refused")
-    mock_entry.add_to_hass(hass)
-    await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    assert mock_entry.state is ConfigEntryState.SETUP_RETRY
-    assert get_history(hass).store is None
-
-
-async def test_remove_entry_deletes_history(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    """Deleting a server removes its rows; others keep theirs, and the unused store is closed."""
-    store = get_history(hass).store
-    await store.async_add("other", FULL_SAMPLE)
-    assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
-    await hass.config_entries.async_remove(init_integration.entry_id)
-    await hass.async_block_till_done()
-    assert store.closed
-    assert get_history(hass).store is None
-    reopened = HistoryStore(Path(hass.config.path(DB_FILENAME)))
-    await reopened.async_open()
-    try:
-        assert await reopened.async_latest_ts("nas") is None
-        assert await reopened.async_latest_ts("other") == FULL_SAMPLE.timestamp
-    finally:
-        await reopened.async_close()
 
 
 async def test_samples_are_timed_by_home_assistants_clock(
