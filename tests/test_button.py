@@ -63,6 +63,8 @@ async def test_press_posts_a_working_link(
             posted.update(notifications)
 
     unsubscribe = persistent_notification.async_register_callback(hass, _updated)
+    # Even with a URL configured, the link is relative: it opens from wherever the user is.
+    await hass.config.async_update(external_url="https://ha.example.org")
     await hass.services.async_call(
         "button", "press", {"entity_id": "button.nas_export_metrics"}, blocking=True
     )
@@ -73,8 +75,9 @@ async def test_press_posts_a_working_link(
     link = re.search(r"\[(?P<name>[^\]]+)\]\((?P<url>[^)]+)\)", note["message"])
     assert link is not None
     assert link["name"] == "nas-metrics-30d-2025-11-24.json"
+    assert not URL(link["url"]).is_absolute()
     client = await hass_client_no_auth()
-    download = await client.get(URL(link["url"]).raw_path_qs)
+    download = await client.get(link["url"])
     assert download.status == HTTPStatus.OK
     document = json.loads(await download.text())
     assert (document["range"], document["tier"]) == ("30d", "hourly")

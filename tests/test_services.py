@@ -64,7 +64,7 @@ async def test_service_response_and_saved_file(
         hass.config.path("homelab_metrics", "exports", response["filename"])
     )
     client = await hass_client_no_auth()
-    download = await client.get(URL(response["url"]).raw_path_qs)
+    download = await client.get(response["url"])
     assert download.status == HTTPStatus.OK
     assert await download.read() == saved.read_bytes()
 
@@ -95,9 +95,7 @@ async def test_service_concurrent_saves_of_one_file(
     assert [r["rows"] for r in responses] == [12, 36]
     assert responses[0]["path"] == responses[1]["path"]
     client = await hass_client_no_auth()
-    downloads = [
-        await (await client.get(URL(r["url"]).raw_path_qs)).read() for r in responses
-    ]
+    downloads = [await (await client.get(r["url"])).read() for r in responses]
     assert [d.count(b"\r\n") - 1 for d in downloads] == [12, 36]
     saved = Path(responses[0]["path"])
     assert saved.read_bytes() in downloads
@@ -193,7 +191,7 @@ async def test_service_include_data(
     )  # the live poll; stored samples reach 6
     assert "path" not in response
     client = await hass_client_no_auth()
-    download = await client.get(URL(response["url"]).raw_path_qs)
+    download = await client.get(response["url"])
     assert json.loads(await download.text())["data_points"] == points
 
 
@@ -327,3 +325,68 @@ async def test_service_device_errors(
         )
     assert err.value.translation_key == "not_our_device"
     assert "Printer" in str(err.value)
+
+
+async def test_service_url_is_relative_without_a_configured_url(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """No URL configured: the link is the signed path alone, which works from any address.
+
+    Home Assistant guesses an address for itself (its first interface's IP); a link built on
+    it fails for a user who reaches Home Assistant any other way, so none is given.
+    """
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    url = URL(response["url"])
+    assert not url.is_absolute()
+    assert url.path == "/api/homelab_metrics/servers/nas/export"
+    assert "authSig" in url.query
+    assert "absolute_url" not in response
+    client = await hass_client_no_auth()
+    assert (await client.get(response["url"])).status == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("configured", "base"),
+    [
+        (
+            {"internal_url": "http://homeassistant.lan:8123/"},
+            "http://homeassistant.lan:8123",
+        ),
+        ({"external_url": "https://ha.example.org"}, "https://ha.example.org"),
+        (
+            {
+                "internal_url": "http://192.168.1.5:8123",
+                "external_url": "https://ha.example.org",
+            },
+            "https://ha.example.org",
+        ),
+    ],
+)
+async def test_service_absolute_url_from_the_configured_url(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    configured: dict[str, str],
+    base: str,
+) -> None:
+    """A URL the user configured gives absolute_url, the external one first; url stays relative."""
+    await hass.config.async_update(**configured)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["url"].startswith("/api/homelab_metrics/servers/nas/export?")
+    assert response["absolute_url"] == base + response["url"]
+    client = await hass_client_no_auth()
+    assert (await client.get(response["url"])).status == HTTPStatus.OK

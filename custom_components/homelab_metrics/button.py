@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import DOMAIN
 from .coordinator import HomelabConfigEntry
 from .entity import HomelabEntity
-from .export_request import prepare_export, signed_url
+from .export_request import prepare_export, signed_path
 
 PARALLEL_UPDATES = 1
 
@@ -44,7 +44,7 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
             range_=choice.range,
             fmt=choice.format,
         )
-        url = signed_url(self.hass, plan)
+        url = signed_path(self.hass, plan)
         persistent_notification.async_create(
             self.hass,
             f"[{plan.filename}]({url})\n\n"

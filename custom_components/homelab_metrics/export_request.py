@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
@@ -361,10 +360,24 @@ def _save_failed(folder: Path, filename: str, err: OSError) -> HomeAssistantErro
     )
 
 
-def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:
-    """A download link for the plan, valid for an hour; absolute when Home Assistant knows its URL."""
-    path = async_sign_path(hass, plan.path, SIGNED_URL_VALIDITY)
-    try:
-        return f"{get_url(hass)}{path}"
-    except NoURLAvailableError:
-        return path
+def signed_path(hass: HomeAssistant, plan: ExportPlan) -> str:
+    """The plan's download link, valid for an hour: a path, relative to whatever address is in use.
+
+    The frontend and the Companion app resolve it against the address the user reached Home
+    Assistant by (localhost, a LAN name, a reverse proxy, Nabu Casa), so it works from each.
+    """
+    return async_sign_path(hass, plan.path, SIGNED_URL_VALIDITY)
+
+
+def absolute_url(hass: HomeAssistant, path: str) -> str | None:
+    """The path on the URL the user configured, the external one first; None without one.
+
+    Read from the configuration rather than `get_url`, which falls back to an address it
+    guesses (the first interface's IP) that fails for anyone who reaches Home Assistant
+    another way, and whose `allow_ip=False` that would avoid the guess also drops a configured
+    IP address. The external URL comes first because it also works away from home.
+    """
+    configured = hass.config.external_url or hass.config.internal_url
+    if not configured:
+        return None
+    return configured.rstrip("/") + path

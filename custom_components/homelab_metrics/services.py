@@ -18,11 +18,12 @@ from .const import DOMAIN
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
 from .export_request import (
     ExportError,
+    absolute_url,
     async_count_rows,
     async_data_points,
     async_save,
     prepare_export,
-    signed_url,
+    signed_path,
 )
 
 SERVICE_EXPORT = "export"
@@ -72,6 +73,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         start=data.get("start"),
         end=data.get("end"),
     )
+    url = signed_path(hass, plan)
     response: dict[str, Any] = {
         "server_id": plan.server_id,
         "server_name": plan.server_name,
@@ -79,8 +81,10 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         "tier": plan.tier.value,
         "format": plan.fmt.value,
         "filename": plan.filename,
-        "url": signed_url(hass, plan),
+        "url": url,
     }
+    if (absolute := absolute_url(hass, url)) is not None:
+        response["absolute_url"] = absolute
     if data["include_data"]:
         # First: an export too large for a response is refused before a file is written.
         response["data_points"] = await async_data_points(hass, plan)
