@@ -11,7 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import persistent_notification
 from homeassistant.const import STATE_OFF, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -27,6 +27,26 @@ from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
 
 from .conftest import async_next_poll
+
+
+async def _press(hass: HomeAssistant) -> persistent_notification.Notification:
+    """Press the server's export button; the notification it posts."""
+    posted: dict[str, persistent_notification.Notification] = {}
+
+    @callback
+    def _updated(
+        update_type: persistent_notification.UpdateType,
+        notifications: dict[str, persistent_notification.Notification],
+    ) -> None:
+        if update_type is persistent_notification.UpdateType.ADDED:
+            posted.update(notifications)
+
+    unsubscribe = persistent_notification.async_register_callback(hass, _updated)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.nas_export_metrics"}, blocking=True
+    )
+    unsubscribe()
+    return posted[f"{DOMAIN}_nas_export"]
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "mock_client")
@@ -52,25 +72,9 @@ async def test_press_posts_a_working_link(
     """Pressing exports the selected range and format; the notification's link downloads that file."""
     choice = export_history.runtime_data.export_choice
     choice.range, choice.format = ExportRange.LAST_30_DAYS, ExportFormat.JSON
-    posted: dict[str, persistent_notification.Notification] = {}
-
-    @callback
-    def _updated(
-        update_type: persistent_notification.UpdateType,
-        notifications: dict[str, persistent_notification.Notification],
-    ) -> None:
-        if update_type is persistent_notification.UpdateType.ADDED:
-            posted.update(notifications)
-
-    unsubscribe = persistent_notification.async_register_callback(hass, _updated)
     # Even with a URL configured, the link is relative: it opens from wherever the user is.
     await hass.config.async_update(external_url="https://ha.example.org")
-    await hass.services.async_call(
-        "button", "press", {"entity_id": "button.nas_export_metrics"}, blocking=True
-    )
-    unsubscribe()
-
-    note = posted[f"{DOMAIN}_nas_export"]
+    note = await _press(hass)
     assert note["title"] == "NAS: metrics export"
     link = re.search(r"\[(?P<name>[^\]]+)\]\((?P<url>[^)]+)\)", note["message"])
     assert link is not None
@@ -94,3 +98,15 @@ async def test_available_while_the_server_is_down(
     await async_next_poll(hass, freezer)
     assert hass.states.get("binary_sensor.nas_online").state == STATE_OFF
     assert hass.states.get("button.nas_export_metrics").state == STATE_UNKNOWN
+
+
+async def test_press_names_the_server_as_renamed(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """The notification calls the server by the name the user gave its device."""
+    registry = dr.async_get(hass)
+    (device,) = dr.async_entries_for_config_entry(registry, export_history.entry_id)
+    registry.async_update_device(device.id, name_by_user="Cellar NAS")
+    note = await _press(hass)
+    assert note["title"] == "Cellar NAS: metrics export"
+    assert "Cellar NAS:" in note["message"]

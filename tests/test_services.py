@@ -390,3 +390,25 @@ async def test_service_absolute_url_from_the_configured_url(
     assert response["absolute_url"] == base + response["url"]
     client = await hass_client_no_auth()
     assert (await client.get(response["url"])).status == HTTPStatus.OK
+
+
+async def test_service_follows_a_renamed_server(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """The response names the server as its device is called now, a name the user gave first."""
+    registry = dr.async_get(hass)
+    device_id = _device_id(hass)
+    registry.async_update_device(device_id, name="Storage box")
+    call = {"server": device_id, "include_data": True, "format": "json"}
+    response = await hass.services.async_call(
+        DOMAIN, "export", call, blocking=True, return_response=True
+    )
+    assert response["server_name"] == "Storage box"
+    registry.async_update_device(device_id, name_by_user="Cellar NAS")
+    response = await hass.services.async_call(
+        DOMAIN, "export", call, blocking=True, return_response=True
+    )
+    assert response["server_name"] == "Cellar NAS"
+    # The id, and so the file's name, stay as they were.
+    assert response["server_id"] == "nas"
+    assert response["filename"].startswith("nas-metrics-")

@@ -48,7 +48,7 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
         persistent_notification.async_create(
             self.hass,
             f"[{plan.filename}]({url})\n\n"
-            f"{entry.title}: {plan.range_label}, {plan.fmt.upper()}. The link works for one hour.",
-            title=f"{entry.title}: metrics export",
+            f"{plan.server_name}: {plan.range_label}, {plan.fmt.upper()}. The link works for one hour.",
+            title=f"{plan.server_name}: metrics export",
             notification_id=f"{DOMAIN}_{self.coordinator.server_id}_export",
         )

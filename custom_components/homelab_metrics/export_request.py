@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from homeassistant.components.http.auth import async_sign_path
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
@@ -127,6 +129,30 @@ class ExportPlan:
 
 
 @callback
+def server_entry(hass: HomeAssistant, server_id: str) -> ConfigEntry | None:
+    """The config entry of the server with this id, if there is one."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.data.get(CONF_SERVER_ID) == server_id:
+            return entry
+    return None
+
+
+@callback
+def server_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """What the server is called now: its device's name, one the user gave first; else the entry's title.
+
+    The device is found among the entry's own devices rather than by identifier, a lookup whose
+    signature newer Home Assistant releases change.
+    """
+    identifier = (DOMAIN, entry.data[CONF_SERVER_ID])
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if identifier in device.identifiers:
+            return device.name_by_user or device.name or entry.title
+    return entry.title
+
+
+@callback
 def prepare_export(
     hass: HomeAssistant,
     server_id: str,
@@ -138,11 +164,8 @@ def prepare_export(
     end: str | None = None,
 ) -> ExportPlan:
     """Check a request and resolve its window; ExportError says what is wrong."""
-    names = {
-        entry.data.get(CONF_SERVER_ID): entry.title
-        for entry in hass.config_entries.async_entries(DOMAIN)
-    }
-    if server_id not in names:
+    entry = server_entry(hass, server_id)
+    if entry is None:
         raise ExportError("unknown_server", HTTPStatus.NOT_FOUND, server=server_id)
     if get_history(hass).store is None:
         raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
@@ -193,7 +216,7 @@ def prepare_export(
     )
     return ExportPlan(
         server_id=server_id,
-        server_name=names[server_id],
+        server_name=server_name(hass, entry),
         range_label=range_label,
         window=window,
         fmt=ExportFormat(fmt),

@@ -22,6 +22,7 @@ from .export_request import (
     ExportPlan,
     async_iter_export,
     prepare_export,
+    server_name,
 )
 from .history_manager import get_history
 
@@ -46,7 +47,7 @@ class ServersView(HomeAssistantView):
             runtime = getattr(entry, "runtime_data", None)
             server: dict[str, Any] = {
                 "server_id": server_id,
-                "name": entry.title,
+                "name": server_name(hass, entry),
                 "agent": entry.data[CONF_AGENT],
             }
             if admin:
