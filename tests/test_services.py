@@ -19,7 +19,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -303,15 +303,38 @@ async def test_service_errors(
     assert str(err.value)
 
 
-async def test_service_device_errors(
+@pytest.mark.parametrize(
+    "server",
+    [
+        "nas",
+        "button.nas_export_metrics",
+        "sensor.nas_cpu_usage",
+        "binary_sensor.nas_online",
+        "select.nas_export_format",
+    ],
+)
+async def test_service_server_by_entity_or_server_id(
+    hass: HomeAssistant, export_history: MockConfigEntry, server: str
+) -> None:
+    """Any entity of the server, or its server_id, names the server as its device does."""
+    response = await hass.services.async_call(
+        DOMAIN, "export", {"server": server}, blocking=True, return_response=True
+    )
+    by_device = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["server_id"] == by_device["server_id"] == "nas"
+    assert response["rows"] == by_device["rows"]
+
+
+async def test_service_server_errors(
     hass: HomeAssistant, export_history: MockConfigEntry
 ) -> None:
-    """An unknown device, or one of another integration, is refused by name."""
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": "nope"}, blocking=True, return_response=True
-        )
-    assert err.value.translation_key == "unknown_device"
+    """What is not one of our servers is refused, saying what it is."""
     other_entry = MockConfigEntry(domain="other")
     other_entry.add_to_hass(hass)
     device = dr.async_get(hass).async_get_or_create(
@@ -319,12 +342,35 @@ async def test_service_device_errors(
         identifiers={("other", "x")},
         name="Printer",
     )
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": device.id}, blocking=True, return_response=True
-        )
-    assert err.value.translation_key == "not_our_device"
-    assert "Printer" in str(err.value)
+    er.async_get(hass).async_get_or_create(
+        "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
+    )
+    hass.states.async_set("sensor.kitchen_temperature", "21")
+    cases = {
+        "nope": ("server_not_found", {"server": "nope"}),
+        "sensor.no_such_thing": (
+            "server_not_found",
+            {"server": "sensor.no_such_thing"},
+        ),
+        device.id: ("not_our_device", {"device": "Printer"}),
+        "sensor.other_toner": ("not_our_entity", {"entity": "sensor.other_toner"}),
+        "sensor.kitchen_temperature": (
+            "not_our_entity",
+            {"entity": "sensor.kitchen_temperature"},
+        ),
+    }
+    for server, (key, placeholders) in cases.items():
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "export",
+                {"server": server},
+                blocking=True,
+                return_response=True,
+            )
+        assert err.value.translation_key == key, server
+        assert err.value.translation_placeholders == placeholders, server
+        assert str(err.value), server
 
 
 async def test_service_url_is_relative_without_a_configured_url(
