@@ -32,6 +32,7 @@ from .conftest import (
     EXPORT_NOW,
     FULL_SAMPLE,
     NOW,
+    english_exception,
     make_entry,
 )
 
@@ -132,17 +133,30 @@ async def test_view_custom_window_picks_tier(
 
 
 @pytest.mark.parametrize(
-    ("query", "status"),
+    ("query", "key", "placeholders"),
     [
-        ({"range": "1y"}, HTTPStatus.BAD_REQUEST),
-        ({"format": "xml"}, HTTPStatus.BAD_REQUEST),
-        ({"tz": "mars"}, HTTPStatus.BAD_REQUEST),
+        (
+            {"range": "1y"},
+            "invalid_range",
+            {"range": "1y", "choices": "24h, 7d, 30d, 12m"},
+        ),
+        (
+            {"format": "xml"},
+            "invalid_format",
+            {"format": "xml", "choices": "csv, json"},
+        ),
+        ({"tz": "mars"}, "invalid_tz", {"tz": "mars", "choices": "utc, local"}),
         (
             {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
-            HTTPStatus.BAD_REQUEST,
+            "window_start_after_end",
+            {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
         ),
-        ({"start": "2025-11-24T10:00:00+00:00"}, HTTPStatus.BAD_REQUEST),
-        ({"start": "yesterday", "end": "today"}, HTTPStatus.BAD_REQUEST),
+        ({"start": "2025-11-24T10:00:00+00:00"}, "window_partial", {}),
+        (
+            {"start": "yesterday", "end": "today"},
+            "window_start_not_iso",
+            {"value": "yesterday"},
+        ),
     ],
 )
 @pytest.mark.usefixtures("export_history")
@@ -150,14 +164,18 @@ async def test_view_bad_parameters(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     query: dict[str, str],
-    status: HTTPStatus,
+    key: str,
+    placeholders: dict[str, str],
 ) -> None:
-    """Bad parameters answer 400 with a JSON message."""
+    """Bad parameters answer 400: the English message, and its key and placeholders to translate it."""
     client = await hass_client()
     response = await client.get("/api/homelab_metrics/servers/nas/export", params=query)
-    assert response.status == status
-    body = await response.json()
-    assert body["message"]
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert await response.json() == {
+        "message": english_exception(key, placeholders),
+        "translation_key": key,
+        "translation_placeholders": placeholders,
+    }
 
 
 @pytest.mark.parametrize(

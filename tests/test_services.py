@@ -29,7 +29,7 @@ from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW
+from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception
 
 
 def _device_id(hass: HomeAssistant) -> str:
@@ -276,21 +276,57 @@ async def test_service_rows_without_save(
     }
 
 
+WINDOW = {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"}
+"""A custom window whose start comes after its end."""
+
+
 @pytest.mark.parametrize(
-    ("data", "key"),
+    ("data", "key", "placeholders"),
     [
-        ({"range": "1y"}, "invalid_range"),
-        ({"format": "xml"}, "invalid_format"),
         (
-            {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"},
-            "invalid_window",
+            {"range": "1y"},
+            "invalid_range",
+            {"range": "1y", "choices": "24h, 7d, 30d, 12m"},
+        ),
+        (
+            {"format": "xml"},
+            "invalid_format",
+            {"format": "xml", "choices": "csv, json"},
+        ),
+        ({"tz": "mars"}, "invalid_tz", {"tz": "mars", "choices": "utc, local"}),
+        (WINDOW, "window_start_after_end", WINDOW),
+        (
+            {"start": WINDOW["start"], "end": WINDOW["start"]},
+            "window_start_after_end",
+            {"start": WINDOW["start"], "end": WINDOW["start"]},
+        ),
+        ({"start": WINDOW["start"]}, "window_partial", {}),
+        ({"end": WINDOW["end"]}, "window_partial", {}),
+        (
+            {"start": "yesterday", "end": WINDOW["end"]},
+            "window_start_not_iso",
+            {"value": "yesterday"},
+        ),
+        (
+            {"start": WINDOW["start"], "end": "2025-13-01"},
+            "window_end_not_iso",
+            {"value": "2025-13-01"},
+        ),
+        (
+            {"start": "9" * 100, "end": WINDOW["end"]},
+            "window_start_not_iso",
+            {"value": "9" * 64 + "…"},
         ),
     ],
 )
 async def test_service_errors(
-    hass: HomeAssistant, export_history: MockConfigEntry, data: dict[str, str], key: str
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    data: dict[str, str],
+    key: str,
+    placeholders: dict[str, str],
 ) -> None:
-    """Bad input raises a translated validation error."""
+    """Bad input raises a validation error of its own key, every word of it from the translations."""
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -300,7 +336,8 @@ async def test_service_errors(
             return_response=True,
         )
     assert err.value.translation_key == key
-    assert str(err.value)
+    assert err.value.translation_placeholders == placeholders
+    assert str(err.value) == english_exception(key, placeholders)
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,8 @@ EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
 
 MAX_DATA_POINTS = 10_000
 """Data points a response may carry: about 2.3 MB of JSON of raw polls. Larger exports are files."""
+MAX_QUOTED = 64
+"""Characters of a bad start or end quoted back in an error (an ISO 8601 time is shorter)."""
 DATA_POINTS_STEP = 100
 """Rows turned into data points per step on the event loop (about a millisecond)."""
 
@@ -185,16 +187,15 @@ def prepare_export(
     try:
         if start is not None or end is not None:
             if start is None or end is None:
-                raise ExportError("invalid_window_partial")
+                raise ExportError("window_partial")
             custom = (start, end)
-            # A time without an offset (the UI's date-time picker gives one) is Home Assistant's local time.
+            # A time without an offset (the UI's date-time picker gives one) is local time.
             local = dt_util.get_default_time_zone()
-            window = resolve(
-                None,
-                now=now,
-                start=parse_timestamp(start, local),
-                end=parse_timestamp(end, local),
-            )
+            first = _parse_bound(start, local, "window_start_not_iso")
+            last = _parse_bound(end, local, "window_end_not_iso")
+            if first >= last:
+                raise ExportError("window_start_after_end", start=start, end=end)
+            window = resolve(None, now=now, start=first, end=last)
             range_label = CUSTOM_RANGE
         else:
             range_label = range_ or DEFAULT_RANGE
@@ -207,7 +208,9 @@ def prepare_export(
                 ExportRange(range_label), now=now, tz=dt_util.get_default_time_zone()
             )
     except InvalidWindow as err:
-        raise ExportError("invalid_window", reason=str(err)) from err
+        # The checks above leave the history nothing to refuse; its reasons are English
+        # sentences, so a refusal they did not foresee is told without one.
+        raise ExportError("window_invalid") from err
     filename = safe_filename(
         server_id,
         range_label,
@@ -227,6 +230,15 @@ def prepare_export(
         now=now,
         custom=custom,
     )
+
+
+def _parse_bound(text: str, tz: tzinfo, key: str) -> int:
+    """Epoch seconds of a window's start or end; ExportError `key` quoting the text otherwise."""
+    try:
+        return parse_timestamp(text, tz)
+    except InvalidWindow as err:
+        shown = text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}…"
+        raise ExportError(key, value=shown) from err
 
 
 def _open_store(hass: HomeAssistant) -> HistoryStore:
