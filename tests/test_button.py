@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 import json
+from pathlib import Path
 import re
+from typing import Any
 from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -27,6 +29,10 @@ from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
 
 from .conftest import async_next_poll
+
+LINK = re.compile(r"\[(?P<name>[^\]]+)\]\((?P<url>[^)]+)\)")
+"""The notification's download link, first in its message."""
+TRANSLATIONS = Path(__file__).parents[1] / "custom_components" / DOMAIN / "translations"
 
 
 async def _press(hass: HomeAssistant) -> persistent_notification.Notification:
@@ -75,13 +81,13 @@ async def test_press_posts_a_working_link(
     # Even with a URL configured, the link is relative: it opens from wherever the user is.
     await hass.config.async_update(external_url="https://ha.example.org")
     note = await _press(hass)
-    assert note["title"] == "NAS: metrics export"
-    link = re.search(r"\[(?P<name>[^\]]+)\]\((?P<url>[^)]+)\)", note["message"])
+    link = LINK.match(note["message"])
     assert link is not None
     assert link["name"] == "nas-metrics-30d-2025-11-24.json"
-    assert not URL(link["url"]).is_absolute()
+    url = link["url"]
+    assert not URL(url).is_absolute()
     client = await hass_client_no_auth()
-    download = await client.get(link["url"])
+    download = await client.get(url)
     assert download.status == HTTPStatus.OK
     document = json.loads(await download.text())
     assert (document["range"], document["tier"]) == ("30d", "hourly")
@@ -109,4 +115,50 @@ async def test_press_names_the_server_as_renamed(
     registry.async_update_device(device.id, name_by_user="Cellar NAS")
     note = await _press(hass)
     assert note["title"] == "Cellar NAS: metrics export"
-    assert "Cellar NAS:" in note["message"]
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr", "nl", "es"])
+async def test_press_speaks_the_users_language(
+    hass: HomeAssistant, export_history: MockConfigEntry, language: str
+) -> None:
+    """The notification's words come from the translations of Home Assistant's language.
+
+    A language without a file of its own, or without these strings, is told in English.
+    """
+    choice = export_history.runtime_data.export_choice
+    choice.range, choice.format = ExportRange.LAST_7_DAYS, ExportFormat.JSON
+    await hass.config.async_update(language=language)
+    note = await _press(hass)
+
+    strings = _translations("en")
+    strings.update(_translations(language))
+    assert note["title"] == strings["common.export_notification_title"].format(
+        server="NAS"
+    )
+    link = LINK.match(note["message"])
+    assert link is not None
+    assert note["message"] == (
+        f"{link[0]}\n\n"
+        + strings["common.export_notification_message"].format(
+            range=strings["entity.select.export_range.state.7d"],
+            format=strings["entity.select.export_format.state.json"],
+        )
+    )
+
+
+def _translations(language: str) -> dict[str, str]:
+    """The integration's strings in one language, flat ("common.key"); empty without its file."""
+    path = TRANSLATIONS / f"{language}.json"
+    if not path.exists():
+        return {}
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node: dict[str, Any]) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(f"{prefix}{key}.", value)
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk("", json.loads(path.read_text()))
+    return flat

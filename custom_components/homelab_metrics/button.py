@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from homeassistant.components import persistent_notification
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.translation import async_get_translations
 
 from .const import DOMAIN
 from .coordinator import HomelabConfigEntry
@@ -36,19 +39,38 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Export with the server's selected range and format."""
-        entry = self.coordinator.config_entry
-        choice = entry.runtime_data.export_choice
+        choice = self.coordinator.config_entry.runtime_data.export_choice
         plan = prepare_export(
             self.hass,
             self.coordinator.server_id,
             range_=choice.range,
             fmt=choice.format,
         )
-        url = signed_path(self.hass, plan)
+        text = await _async_texts(self.hass)
+        message = text("common.export_notification_message").format(
+            range=text(f"entity.select.export_range.state.{plan.range_label}"),
+            format=text(f"entity.select.export_format.state.{plan.fmt}"),
+        )
         persistent_notification.async_create(
             self.hass,
-            f"[{plan.filename}]({url})\n\n"
-            f"{plan.server_name}: {plan.range_label}, {plan.fmt.upper()}. The link works for one hour.",
-            title=f"{plan.server_name}: metrics export",
+            f"[{plan.filename}]({signed_path(self.hass, plan)})\n\n{message}",
+            title=text("common.export_notification_title").format(
+                server=plan.server_name
+            ),
             notification_id=f"{DOMAIN}_{self.coordinator.server_id}_export",
         )
+
+
+async def _async_texts(hass: HomeAssistant) -> Callable[[str], str]:
+    """The integration's own strings in Home Assistant's language, English where it has none.
+
+    A notification is not rendered by the frontend from a key, so the text is looked up here.
+    The notification's own words live under "common" (texts that are neither entities nor
+    errors); the range and format are named as the export selects name their options.
+    """
+    language = hass.config.language
+    strings = {
+        **await async_get_translations(hass, language, "common", [DOMAIN]),
+        **await async_get_translations(hass, language, "entity", [DOMAIN]),
+    }
+    return lambda key: strings[f"component.{DOMAIN}.{key}"]
