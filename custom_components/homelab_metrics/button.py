@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
 from homeassistant.components import persistent_notification
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
@@ -53,12 +54,23 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
         )
         persistent_notification.async_create(
             self.hass,
-            f"[{plan.filename}]({signed_path(self.hass, plan)})\n\n{message}",
+            f"{_download_link(signed_path(self.hass, plan), plan.filename)}\n\n{message}",
             title=text("common.export_notification_title").format(
                 server=plan.server_name
             ),
             notification_id=f"{DOMAIN}_{self.coordinator.server_id}_export",
         )
+
+
+def _download_link(path: str, filename: str) -> str:
+    """A link to a relative path that downloads when clicked in Home Assistant's frontend.
+
+    The frontend routes a click on a link to its own origin inside the app (as it would a
+    dashboard's path) unless the link has a target; a markdown link has none, so the link is
+    written in HTML, which the notification's markdown keeps (href and target are allowed).
+    The browser then requests the path from the address in use and saves the file.
+    """
+    return f'<a href="{escape(path)}" target="_blank">{escape(filename)}</a>'
 
 
 async def _async_texts(hass: HomeAssistant) -> Callable[[str], str]:
