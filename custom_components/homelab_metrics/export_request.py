@@ -407,10 +407,11 @@ def signed_path(hass: HomeAssistant, plan: ExportPlan) -> str:
 def absolute_url(hass: HomeAssistant, path: str) -> str | None:
     """The path on the URL the user configured, the external one first; None without one.
 
-    Read from the configuration rather than `get_url`, which falls back to an address it
-    guesses (the first interface's IP) that fails for anyone who reaches Home Assistant
-    another way, and whose `allow_ip=False` that would avoid the guess also drops a configured
-    IP address. The external URL comes first because it also works away from home.
+    Read from the configuration rather than through `get_url`: that falls back to an address
+    it guesses (the first interface's IP), which fails for anyone who reaches Home Assistant
+    another way, and its `allow_ip=False`, which skips the guess, also refuses a configured URL
+    that is an IP address. The external URL comes first because it also works away from home.
+    Nabu Casa's address is not used: the relative path already works through it.
     """
     configured = hass.config.external_url or hass.config.internal_url
     if not configured:
