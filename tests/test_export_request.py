@@ -89,8 +89,9 @@ async def test_a_failing_database_is_a_translated_error(
         raise failure
         yield []  # an async generator, as the store's query is
 
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
+    (device,) = dr.async_entries_for_config_entry(
+        dr.async_get(hass), init_integration.entry_id
+    )
     with (
         patch.object(store, "async_count", side_effect=failure),
         patch.object(store, "async_query", failing_query),

@@ -33,8 +33,9 @@ from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception
 
 
 def _device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
+    """The device id of the server "nas", as the action's device picker gives it."""
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     return device.id
 
 
