@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,21 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     The test plugin defines the same fixture, but syrupy's own, registered later, would win.
     """
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+def english_exception(key: str, placeholders: dict[str, str]) -> str:
+    """The English message of one of the integration's exceptions, as Home Assistant words it.
+
+    Home Assistant drops a final full stop and fills the placeholders.
+    """
+    english = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "custom_components"
+            / DOMAIN
+            / "translations"
+            / "en.json"
+        ).read_text()
+    )
+    message = str(english["exceptions"][key]["message"]).rstrip(".")
+    return message.format(**placeholders)

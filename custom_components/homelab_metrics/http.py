@@ -22,6 +22,7 @@ from .export_request import (
     ExportPlan,
     async_iter_export,
     prepare_export,
+    server_name,
 )
 from .history_manager import get_history
 
@@ -46,7 +47,7 @@ class ServersView(HomeAssistantView):
             runtime = getattr(entry, "runtime_data", None)
             server: dict[str, Any] = {
                 "server_id": server_id,
-                "name": entry.title,
+                "name": server_name(hass, entry),
                 "agent": entry.data[CONF_AGENT],
             }
             if admin:
@@ -72,7 +73,7 @@ class ExportView(HomeAssistantView):
         try:
             plan = _plan(hass, request, server_id)
         except ExportError as err:
-            return self.json_message(str(err), err.status)
+            return self.json(_refusal(err), err.status)
         writer = plan.writer()
         response = web.StreamResponse(headers=_file_headers(plan))
         await response.prepare(request)
@@ -95,7 +96,7 @@ class ExportView(HomeAssistantView):
         try:
             plan = _plan(request.app[KEY_HASS], request, server_id)
         except ExportError as err:
-            return self.json_message(str(err), err.status)
+            return self.json(_refusal(err), err.status)
         return web.StreamResponse(headers=_file_headers(plan))
 
 
@@ -111,6 +112,19 @@ def _plan(hass: HomeAssistant, request: web.Request, server_id: str) -> ExportPl
         start=query.get("start"),
         end=query.get("end"),
     )
+
+
+def _refusal(err: ExportError) -> dict[str, Any]:
+    """The JSON body of a refused export: the English message, and what a client translates it from.
+
+    With the key and placeholders, a client finds the message in the integration's
+    translations (exceptions.<key>.message) in its user's language.
+    """
+    return {
+        "message": str(err),
+        "translation_key": err.translation_key,
+        "translation_placeholders": err.translation_placeholders or {},
+    }
 
 
 def _file_headers(plan: ExportPlan) -> dict[str, str]:
