@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+import json
+from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -20,6 +24,9 @@ from custom_components.homelab_metrics.const import CONF_SCAN_INTERVAL, DOMAIN
 
 from .conftest import FULL_SAMPLE, make_entry
 
+INTEGRATION = Path(__file__).parents[1] / "custom_components" / "homelab_metrics"
+EN = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+
 USER_INPUT = {
     "agent": "glances",
     "host": " 10.0.0.5 ",
@@ -27,6 +34,55 @@ USER_INPUT = {
     "verify_ssl": True,
     "name": "Media box",
 }
+
+
+def _assert_translated(section: str, result: ConfigFlowResult) -> None:
+    """Every error a form shows and every abort reason has an English text."""
+    if result["type"] is FlowResultType.ABORT:
+        assert result["reason"] in EN[section]["abort"], result["reason"]
+    if result["type"] is FlowResultType.FORM:
+        for key in (result.get("errors") or {}).values():
+            assert key in EN[section]["error"], key
+
+
+@pytest.fixture(autouse=True)
+def _every_result_is_translated(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walk every result each test reaches through the translations, as the frontend would.
+
+    A reason without a text reaches the user as its raw key ("already_in_progress").
+    """
+
+    def checked(
+        section: str,
+        call: Callable[..., Coroutine[Any, Any, ConfigFlowResult]],
+    ) -> Callable[..., Coroutine[Any, Any, ConfigFlowResult]]:
+        async def wrapper(*args: Any, **kwargs: Any) -> ConfigFlowResult:
+            result = await call(*args, **kwargs)
+            _assert_translated(section, result)
+            return result
+
+        return wrapper
+
+    for section, manager in (
+        ("config", hass.config_entries.flow),
+        ("options", hass.config_entries.options),
+    ):
+        for name in ("async_init", "async_configure"):
+            monkeypatch.setattr(manager, name, checked(section, getattr(manager, name)))
+
+
+def test_every_reason_and_error_in_the_code_is_translated() -> None:
+    """The literal abort reasons and error keys of config_flow.py all have texts."""
+    source = (INTEGRATION / "config_flow.py").read_text()
+    reasons = set(re.findall(r'reason="([a-z_]+)"', source))
+    errors = set(re.findall(r'errors\[[^\]]+\] = "([a-z_]+)"', source))
+    errors |= set(re.findall(r'return "([a-z_]+)"', source))
+    assert reasons
+    assert errors
+    assert reasons <= set(EN["config"]["abort"]), reasons - set(EN["config"]["abort"])
+    assert errors <= set(EN["config"]["error"]) | set(EN["options"].get("error", {}))
 
 
 async def _start(hass: HomeAssistant) -> str:
@@ -111,16 +167,75 @@ async def test_user_errors_then_recovers(
     assert result["data"]["host"] == "10.0.0.5"
 
 
-async def test_user_already_configured(
+async def test_user_already_configured_is_a_form_error(
     hass: HomeAssistant, mock_client: MagicMock
 ) -> None:
-    """The same host and port cannot be added twice, whatever the case of the host."""
-    make_entry("glances", host="10.0.0.5", port=61208).add_to_hass(hass)
+    """The same host and port cannot be added twice: the form says so and keeps the input."""
+    make_entry("glances", host="10.0.0.5", port=61208, title="Old box").add_to_hass(
+        hass
+    )
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": "10.0.0.5"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "already_configured"}
+    assert result["description_placeholders"] == {"server": "Old box"}
+    assert _default(result, "host") == "10.0.0.5"
+    assert _default(result, "name") == "Media box"
     mock_client.async_fetch.assert_not_awaited()
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": "10.0.0.6"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "10.0.0.6:61208"
+
+
+async def test_failed_attempt_does_not_block_a_new_flow(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """A failed attempt, a page refresh, a retry with the same host and port: the retry adds it.
+
+    The failed flow stays open in the background; it must not hold the host and port.
+    """
+    stale = await _start(hass)
+    mock_client.async_fetch.side_effect = CannotConnect("refused")
+    result = await hass.config_entries.flow.async_configure(stale, USER_INPUT)
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    mock_client.async_fetch.side_effect = None
+    fresh = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(fresh, USER_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "10.0.0.5:61208"
+
+    # The old tab submitted again: the server now exists, said on its form.
+    result = await hass.config_entries.flow.async_configure(stale, USER_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "already_configured"}
+
+
+async def test_server_added_while_connecting_is_a_form_error(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """Two flows for one server connecting at once: the second to finish says it exists."""
+    first = await _start(hass)
+    second = await _start(hass)
+    in_second: list[bool] = []
+
+    async def fetch() -> Any:
+        if not in_second:
+            in_second.append(True)
+            result = await hass.config_entries.flow.async_configure(first, USER_INPUT)
+            assert result["type"] is FlowResultType.CREATE_ENTRY
+        return FULL_SAMPLE
+
+    mock_client.async_fetch.side_effect = fetch
+    result = await hass.config_entries.flow.async_configure(second, USER_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "already_configured"}
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 async def test_server_id_unique(hass: HomeAssistant, mock_client: MagicMock) -> None:
@@ -162,18 +277,22 @@ async def test_reconfigure(
     assert entry.unique_id == "192.168.1.11:9101"
 
 
-async def test_reconfigure_to_other_server_aborts(
+async def test_reconfigure_to_other_server_is_a_form_error(
     hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
 ) -> None:
-    """Reconfiguring onto a host and port another entry has is refused."""
-    make_entry(host="10.9.9.9", port=9100, server_id="other").add_to_hass(hass)
+    """Reconfiguring onto a host and port another entry has is refused on the form."""
+    make_entry(
+        host="10.9.9.9", port=9100, server_id="other", title="Other"
+    ).add_to_hass(hass)
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {"host": "10.9.9.9", "port": 9100, "ssl": False, "verify_ssl": True},
     )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "already_configured"}
+    assert result["description_placeholders"] == {"server": "Other"}
+    assert _default(result, "host") == "10.9.9.9"
     assert init_integration.data["host"] == "192.168.1.10"
 
 
@@ -324,8 +443,8 @@ async def test_user_ipv6_with_and_without_brackets_is_one_server(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**USER_INPUT, "host": "[2001:DB8:0:0::5]"}
     )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "already_configured"}
 
 
 @pytest.mark.parametrize("host", ["http://192.168.1.11", "192.168.1.11/x", "[::1"])

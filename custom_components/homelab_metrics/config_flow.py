@@ -165,20 +165,43 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             candidate, n = f"{base}_{n}", n + 1
         return candidate
 
+    def _duplicate(
+        self,
+        unique_id: str,
+        placeholders: dict[str, str],
+        *,
+        entry_id: str | None = None,
+    ) -> str | None:
+        """The form error when another server already has this host and port, naming it."""
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.unique_id == unique_id and entry.entry_id != entry_id:
+                placeholders["server"] = entry.title
+                return "already_configured"
+        return None
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the agent and where it listens, then connect once."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             agent = AgentKind(user_input[CONF_AGENT])
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
-                await self.async_set_unique_id(_unique_id(data))
-                self._abort_if_unique_id_configured()
-                if (error := await self._async_try_connect(agent, data)) is None:
+                unique_id = _unique_id(data)
+                error = self._duplicate(unique_id, placeholders)
+                if error is None:
+                    error = await self._async_try_connect(agent, data)
+                # Another flow may have added the server while this one connected.
+                if error is None:
+                    error = self._duplicate(unique_id, placeholders)
+                if error is None:
+                    # Only now, once the agent answered: a flow that failed and was left open
+                    # must not hold the host and port against a new attempt.
+                    await self.async_set_unique_id(unique_id, raise_on_progress=False)
                     name = (
                         str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
                     )
@@ -212,7 +235,12 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                 ): _TEXT,
             }
         )
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders or None,
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -221,16 +249,23 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         agent = AgentKind(entry.data[CONF_AGENT])
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
                 unique_id = _unique_id(data)
-                if unique_id != entry.unique_id:
-                    await self.async_set_unique_id(unique_id)
-                    self._abort_if_unique_id_configured()
-                if (error := await self._async_try_connect(agent, data)) is None:
+                error = self._duplicate(
+                    unique_id, placeholders, entry_id=entry.entry_id
+                )
+                if error is None:
+                    error = await self._async_try_connect(agent, data)
+                if error is None:
+                    error = self._duplicate(
+                        unique_id, placeholders, entry_id=entry.entry_id
+                    )
+                if error is None:
                     return self._async_update(
                         entry,
                         unique_id=unique_id,
@@ -242,6 +277,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=vol.Schema(_connection_schema(user_input or entry.data)),
             errors=errors,
+            description_placeholders=placeholders or None,
         )
 
     async def async_step_reauth(
