@@ -16,6 +16,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_metrics.agents.base import (
+    AgentInfo,
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
@@ -116,10 +117,25 @@ async def test_user_creates_entry_with_default_port(
     mock_client.async_fetch.assert_awaited()
 
 
+async def test_user_without_name_takes_the_agents_host_name(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """An empty name is the host name the agent reports, not the address typed in."""
+    mock_client.info = AgentInfo(hostname=" media-box ", agent_version="4.5.8")
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, "host": "127.0.0.1", "name": "  "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "media-box"
+    assert result["data"]["server_id"] == "media_box"
+
+
 async def test_user_with_credentials_and_no_name(
     hass: HomeAssistant, mock_client: MagicMock
 ) -> None:
-    """Credentials are kept; without a name the host names the server."""
+    """Credentials are kept; without a name, and no host name from the agent, the host names it."""
+    mock_client.info = AgentInfo()
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,

@@ -28,7 +28,7 @@ from homeassistant.helpers import selector
 from homeassistant.util import slugify
 import voluptuous as vol
 
-from .agents.base import CannotConnect, InvalidAuth, InvalidResponse
+from .agents.base import AgentInfo, CannotConnect, InvalidAuth, InvalidResponse
 from .const import (
     CONF_AGENT,
     CONF_SCAN_INTERVAL,
@@ -135,12 +135,16 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    agent_info = AgentInfo()
+    """What the agent told about itself in the last successful connection test."""
+
     async def _async_try_connect(
         self, agent: AgentKind, data: Mapping[str, Any]
     ) -> str | None:
         """Poll the agent once; the error key for the form, or None when it answered."""
+        client = async_create_client(self.hass, agent, data)
         try:
-            await async_create_client(self.hass, agent, data).async_fetch()
+            await client.async_fetch()
         except InvalidAuth:
             return "invalid_auth"
         except CannotConnect:
@@ -152,6 +156,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                 "Unexpected error while connecting to %s", data[CONF_HOST]
             )
             return "unknown"
+        self.agent_info = client.info
         return None
 
     def _server_id(self, name: str) -> str:
@@ -203,7 +208,9 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                     # must not hold the host and port against a new attempt.
                     await self.async_set_unique_id(unique_id, raise_on_progress=False)
                     name = (
-                        str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
+                        str(user_input.get(CONF_NAME) or "").strip()
+                        or (self.agent_info.hostname or "").strip()
+                        or data[CONF_HOST]
                     )
                     return self.async_create_entry(
                         title=name,
