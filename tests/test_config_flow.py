@@ -11,9 +11,11 @@ from unittest.mock import MagicMock
 
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import config_validation as cv
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous_serialize
 
 from custom_components.homelab_metrics.agents.base import (
     AgentInfo,
@@ -21,7 +23,12 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidAuth,
     InvalidResponse,
 )
-from custom_components.homelab_metrics.const import CONF_SCAN_INTERVAL, DOMAIN
+from custom_components.homelab_metrics.const import (
+    CONF_SCAN_INTERVAL,
+    DOMAIN,
+    MAX_SCAN_INTERVAL,
+    MIN_SCAN_INTERVAL,
+)
 
 from .conftest import FULL_SAMPLE, make_entry
 
@@ -29,21 +36,29 @@ INTEGRATION = Path(__file__).parents[1] / "custom_components" / "homelab_metrics
 EN = json.loads((INTEGRATION / "translations" / "en.json").read_text())
 
 USER_INPUT = {
+    "name": "Media box",
     "agent": "glances",
     "host": " 10.0.0.5 ",
-    "ssl": False,
-    "verify_ssl": True,
-    "name": "Media box",
+    "security": {"ssl": False, "verify_ssl": True},
 }
 
 
 def _assert_translated(section: str, result: ConfigFlowResult) -> None:
-    """Every error a form shows and every abort reason has an English text."""
+    """Every abort reason, every error a form shows, and every field's label has an English text."""
     if result["type"] is FlowResultType.ABORT:
         assert result["reason"] in EN[section]["abort"], result["reason"]
     if result["type"] is FlowResultType.FORM:
         for key in (result.get("errors") or {}).values():
             assert key in EN[section]["error"], key
+        step = EN[section]["step"][result["step_id"]]
+        for field in _fields(result):
+            if field.get("type") == "expandable":
+                texts = step["sections"][field["name"]]
+                assert texts["name"], field["name"]
+                for inner in field["schema"]:
+                    assert texts["data"][inner["name"]], inner["name"]
+            else:
+                assert step["data"][field["name"]], field["name"]
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +99,10 @@ def test_every_reason_and_error_in_the_code_is_translated() -> None:
     assert errors
     assert reasons <= set(EN["config"]["abort"]), reasons - set(EN["config"]["abort"])
     assert errors <= set(EN["config"]["error"]) | set(EN["options"].get("error", {}))
+
+
+PLAIN = {"ssl": False, "verify_ssl": True}
+"""The security section as the form sends it for an agent on plain HTTP without a login."""
 
 
 async def _start(hass: HomeAssistant) -> str:
@@ -143,10 +162,12 @@ async def test_user_with_credentials_and_no_name(
             "agent": "node_exporter",
             "host": "pve.lan",
             "port": 9200,
-            "ssl": True,
-            "verify_ssl": False,
-            "username": "prom",
-            "password": "secret",
+            "security": {
+                "ssl": True,
+                "verify_ssl": False,
+                "username": "prom",
+                "password": "secret",
+            },
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -274,14 +295,14 @@ async def test_reconfigure(
     mock_client.async_fetch.side_effect = CannotConnect("down")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {"host": "192.168.1.11", "port": 9101, "ssl": False, "verify_ssl": True},
+        {"host": "192.168.1.11", "port": 9101, "security": PLAIN},
     )
     assert result["errors"] == {"base": "cannot_connect"}
 
     mock_client.async_fetch.side_effect = None
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {"host": "192.168.1.11", "port": 9101, "ssl": False, "verify_ssl": True},
+        {"host": "192.168.1.11", "port": 9101, "security": PLAIN},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -303,7 +324,7 @@ async def test_reconfigure_to_other_server_is_a_form_error(
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {"host": "10.9.9.9", "port": 9100, "ssl": False, "verify_ssl": True},
+        {"host": "10.9.9.9", "port": 9100, "security": PLAIN},
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "already_configured"}
@@ -356,23 +377,113 @@ async def test_options_flow(
     assert entry.runtime_data.coordinator.update_interval.total_seconds() == 15
 
 
-async def test_options_flow_rejects_out_of_range(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+@pytest.mark.parametrize("seconds", [5, 9.5, 3601, 30.5])
+async def test_options_flow_says_the_allowed_range(
+    hass: HomeAssistant, init_integration: MockConfigEntry, seconds: float
 ) -> None:
-    """Below 10 s is refused by the form's schema."""
+    """Out of range (or a fraction) is an error on the field that says the range, input kept."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
-    with pytest.raises(InvalidData):
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_SCAN_INTERVAL: 5}
-        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: seconds}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SCAN_INTERVAL: "scan_interval_range"}
+    assert _default(result, CONF_SCAN_INTERVAL) == seconds
+    text = EN["options"]["error"]["scan_interval_range"]
+    assert f"between {MIN_SCAN_INTERVAL} and {MAX_SCAN_INTERVAL} seconds" in text
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SCAN_INTERVAL: 3600}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {CONF_SCAN_INTERVAL: 3600}
+    await hass.async_block_till_done()
 
 
-def _default(result: ConfigFlowResult, key: str) -> Any:
-    """The value a form shows in one of its fields."""
-    for marker in result["data_schema"].schema:
-        if marker == key:
-            return marker.default()
-    raise AssertionError(f"no field {key}")
+async def test_user_form_layout(hass: HomeAssistant) -> None:
+    """Name first; HTTPS, certificate check and credentials in a collapsed section."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    fields = _fields(result)
+    assert [field["name"] for field in fields] == [
+        "name",
+        "agent",
+        "host",
+        "port",
+        "security",
+    ]
+    security = fields[-1]
+    assert security["type"] == "expandable"
+    assert security["expanded"] is False
+    assert [field["name"] for field in security["schema"]] == [
+        "ssl",
+        "verify_ssl",
+        "username",
+        "password",
+    ]
+    texts = EN["config"]["step"]["user"]["sections"]["security"]
+    assert "HTTPS only" in texts["data"]["verify_ssl"]
+
+
+@pytest.mark.parametrize(
+    ("data", "expanded"),
+    [
+        ({}, False),
+        ({"ssl": True, "verify_ssl": False}, True),
+        ({"username": "prom", "password": "secret"}, True),
+    ],
+)
+async def test_reconfigure_opens_the_section_in_use(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    data: dict[str, Any],
+    expanded: bool,
+) -> None:
+    """Reconfigure shows the security section open when the server uses HTTPS or a login."""
+    entry = make_entry(**data)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    security = _fields(result)[-1]
+    assert security["expanded"] is expanded
+    assert _default(result, "security", "ssl") is data.get("ssl", False)
+    assert _default(result, "security", "username") == data.get("username")
+
+
+async def test_user_error_keeps_the_security_section(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """A failed attempt shows the form again with what was typed in the section, and open."""
+    flow_id = await _start(hass)
+    mock_client.async_fetch.side_effect = InvalidAuth("401")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            **USER_INPUT,
+            "security": {"ssl": True, "verify_ssl": True, "username": "prom"},
+        },
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert _fields(result)[-1]["expanded"] is True
+    assert _default(result, "security", "ssl") is True
+    assert _default(result, "security", "username") == "prom"
+    assert _default(result, "name") == "Media box"
+
+
+def _fields(result: ConfigFlowResult) -> list[dict[str, Any]]:
+    """The form's fields as the frontend receives them."""
+    return voluptuous_serialize.convert(
+        result["data_schema"], custom_serializer=cv.custom_serializer
+    )
+
+
+def _default(result: ConfigFlowResult, *path: str) -> Any:
+    """The value a form shows in one of its fields; a field in a section is (section, field)."""
+    fields = _fields(result)
+    for name in path[:-1]:
+        fields = next(field for field in fields if field["name"] == name)["schema"]
+    field = next(field for field in fields if field["name"] == path[-1])
+    return field.get("default")
 
 
 INVALID_HOSTS = [
@@ -473,7 +584,7 @@ async def test_reconfigure_refuses_invalid_host(
     """Reconfigure refuses the same hosts, keeps the input, and changes nothing until fixed."""
     mock_client.async_fetch.reset_mock()
     result = await init_integration.start_reconfigure_flow(hass)
-    user_input = {"host": host, "port": 9101, "ssl": False, "verify_ssl": True}
+    user_input = {"host": host, "port": 9101, "security": PLAIN}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input
     )
@@ -505,10 +616,12 @@ async def test_reconfigure_same_address_new_settings(
         {
             "host": "192.168.1.10",
             "port": 9100,
-            "ssl": True,
-            "verify_ssl": False,
-            "username": "prom",
-            "password": "secret",
+            "security": {
+                "ssl": True,
+                "verify_ssl": False,
+                "username": "prom",
+                "password": "secret",
+            },
         },
     )
     assert result["type"] is FlowResultType.ABORT

@@ -24,6 +24,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers import selector
 from homeassistant.util import slugify
 import voluptuous as vol
@@ -63,22 +64,45 @@ _CONNECTION_KEYS = (
 )
 
 
+SECURITY = "security"
+"""The form's collapsed section: HTTPS, certificate check and credentials, rarely needed."""
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's answer with the security section's fields at the top, as entries store them."""
+    return {
+        **{key: value for key, value in user_input.items() if key != SECURITY},
+        **user_input.get(SECURITY, {}),
+    }
+
+
 def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
-    """Fields that say where the agent is and how to log in, prefilled from `defaults`."""
+    """Host, port and the security section, prefilled from `defaults` (flat, as stored).
+
+    The section opens by itself when it holds something: HTTPS or credentials in use.
+    """
 
     def opt(key: str) -> vol.Optional:
         value = defaults.get(key)
         return vol.Optional(key) if value is None else vol.Optional(key, default=value)
 
+    in_use = bool(defaults.get(CONF_SSL) or defaults.get(CONF_USERNAME))
     return {
         vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): _TEXT,
         opt(CONF_PORT): _PORT_SELECTOR,
-        vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
-        vol.Required(
-            CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
-        ): bool,
-        opt(CONF_USERNAME): _TEXT,
-        opt(CONF_PASSWORD): _PASSWORD,
+        vol.Optional(SECURITY, default={}): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
+                    vol.Required(
+                        CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+                    ): bool,
+                    opt(CONF_USERNAME): _TEXT,
+                    opt(CONF_PASSWORD): _PASSWORD,
+                }
+            ),
+            {"collapsed": not in_use},
+        ),
     }
 
 
@@ -191,6 +215,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = _flatten(user_input)
             agent = AgentKind(user_input[CONF_AGENT])
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
@@ -226,6 +251,9 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         defaults = user_input or {}
         schema = vol.Schema(
             {
+                vol.Optional(
+                    CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED)
+                ): _TEXT,
                 vol.Required(
                     CONF_AGENT,
                     default=defaults.get(CONF_AGENT, AgentKind.NODE_EXPORTER.value),
@@ -237,9 +265,6 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                     )
                 ),
                 **_connection_schema(defaults),
-                vol.Optional(
-                    CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED)
-                ): _TEXT,
             }
         )
         return self.async_show_form(
@@ -258,6 +283,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = _flatten(user_input)
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
             else:
@@ -367,14 +393,23 @@ class HomelabOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show and store the scan interval."""
-        if user_input is not None:
-            return self.async_create_entry(
-                data={CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL])}
-            )
+        """Show and store the scan interval.
+
+        The range is checked here rather than by the selector: the selector's own refusal
+        reaches the user as voluptuous' untranslated "Value 5.0 is too small".
+        """
+        errors: dict[str, str] = {}
         current = self.config_entry.options.get(
             CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL
         )
+        if user_input is not None:
+            seconds = user_input[CONF_SCAN_INTERVAL]
+            if MIN_SCAN_INTERVAL <= seconds <= MAX_SCAN_INTERVAL and seconds == int(
+                seconds
+            ):
+                return self.async_create_entry(data={CONF_SCAN_INTERVAL: int(seconds)})
+            errors[CONF_SCAN_INTERVAL] = "scan_interval_range"
+            current = seconds
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(
@@ -383,8 +418,6 @@ class HomelabOptionsFlow(OptionsFlow):
                         CONF_SCAN_INTERVAL, default=current
                     ): selector.NumberSelector(
                         selector.NumberSelectorConfig(
-                            min=MIN_SCAN_INTERVAL,
-                            max=MAX_SCAN_INTERVAL,
                             step=1,
                             unit_of_measurement="s",
                             mode=selector.NumberSelectorMode.BOX,
@@ -392,4 +425,5 @@ class HomelabOptionsFlow(OptionsFlow):
                     )
                 }
             ),
+            errors=errors,
         )
