@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 from typing import Any
 
@@ -17,9 +17,10 @@ from homeassistant.const import (
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -43,6 +44,9 @@ from .const import (
 from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
+
+SECOND_READING_DELAY = 5
+"""Seconds after a first poll without rates before reading again, so rates exist at once."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -90,6 +94,15 @@ def async_create_client(
     return _CLIENTS[agent](session, config, clock=_now)
 
 
+def _lacks_rates(sample: Sample) -> bool:
+    """Whether a poll lacks the figures that need a previous poll."""
+    return (
+        sample.cpu_percent is None
+        or sample.network_rx_bytes_per_second is None
+        or sample.network_tx_bytes_per_second is None
+    )
+
+
 class HomelabCoordinator(DataUpdateCoordinator[Sample]):
     """Polls one server's agent and records every sample in the history."""
 
@@ -115,6 +128,33 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         self.server_id: str = entry.data[CONF_SERVER_ID]
         self.agent = AgentKind(entry.data["agent"])
         self._store_failing = False
+        self._cancel_second_reading: Callable[[], None] | None = None
+
+    async def async_config_entry_first_refresh(self) -> None:
+        """First poll; when it has no rates yet, a second reading a few seconds later.
+
+        CPU and network figures are rates between two of our polls: without the second reading
+        they would stay unavailable for a whole scan interval after every start.
+        """
+        await super().async_config_entry_first_refresh()
+        if _lacks_rates(self.data):
+            self._cancel_second_reading = async_call_later(
+                self.hass,
+                SECOND_READING_DELAY,
+                HassJob(self._async_second_reading, cancel_on_shutdown=True),
+            )
+
+    async def _async_second_reading(self, _: datetime) -> None:
+        """Poll once more; the scan interval then counts from this poll."""
+        self._cancel_second_reading = None
+        await self.async_refresh()
+
+    async def async_shutdown(self) -> None:
+        """Cancel a pending second reading too (entry unloaded, Home Assistant stopping)."""
+        if self._cancel_second_reading is not None:
+            self._cancel_second_reading()
+            self._cancel_second_reading = None
+        await super().async_shutdown()
 
     async def _async_update_data(self) -> Sample:
         """Fetch one sample; agent errors become Home Assistant's."""
