@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.agents.base import AgentInfo, Sample
 from custom_components.homelab_metrics.const import DOMAIN
 
 from .agent_mocks import FIXTURES, mock_glances
@@ -61,10 +61,90 @@ async def test_registry_and_device(
     device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
     assert device is not None
     assert device.name == "NAS"
-    assert device.model == "node_exporter"
-    assert device.configuration_url == "http://192.168.1.10:9100"
     entities = er.async_entries_for_config_entry(entity_registry, mock_entry.entry_id)
     assert {entity.device_id for entity in entities} == {device.id}
+
+
+@pytest.mark.parametrize(
+    ("agent", "info", "expected"),
+    [
+        (
+            "node_exporter",
+            AgentInfo(
+                hostname="nas",
+                agent_version="1.5.0",
+                os="Debian GNU/Linux 12 (bookworm)",
+            ),
+            {
+                "model": "Debian GNU/Linux 12 (bookworm)",
+                "model_id": "192.168.1.10",
+                "sw_version": "node_exporter 1.5.0",
+                "configuration_url": None,
+            },
+        ),
+        (
+            "glances",
+            AgentInfo(
+                hostname="nas", agent_version="4.5.8", os="Linux 6.1.0", web_ui=True
+            ),
+            {
+                "model": "Linux 6.1.0",
+                "model_id": "192.168.1.10",
+                "sw_version": "Glances 4.5.8",
+                "configuration_url": "http://192.168.1.10:9100",
+            },
+        ),
+        (
+            "glances",
+            AgentInfo(),
+            {
+                "model": None,
+                "model_id": "192.168.1.10",
+                "sw_version": "Glances",
+                "configuration_url": None,
+            },
+        ),
+    ],
+    ids=["node_exporter_metrics_page_not_linked", "glances_web_ui", "nothing_told"],
+)
+async def test_device_info_from_the_agent(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    mock_client: MagicMock,
+    agent: str,
+    info: AgentInfo,
+    expected: dict[str, str | None],
+) -> None:
+    """The OS as model, the host beside it, the agent and its version, a link only to a web UI."""
+    mock_client.info = info
+    make_entry(agent).add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    assert device is not None
+    assert {key: getattr(device, key) for key in expected} == expected
+    assert device.manufacturer is None
+    assert device.hw_version is None
+
+
+async def test_device_info_follows_an_agent_upgrade(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A new agent version or web UI shows on the device at the next poll, without a reload."""
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    assert device.sw_version == "node_exporter 1.5.0"
+    mock_client.info = AgentInfo(
+        hostname="nas.lan", agent_version="1.6.0", os="Debian GNU/Linux 13 (trixie)"
+    )
+    await async_next_poll(hass, freezer)
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    assert device.sw_version == "node_exporter 1.6.0"
+    assert device.model == "Debian GNU/Linux 13 (trixie)"
+    assert device.name == "NAS"
 
 
 async def test_missing_values_are_not_zero(
@@ -143,13 +223,17 @@ async def test_absurd_boot_time_in_a_later_poll(
 async def test_device_of_an_ipv6_server(
     hass: HomeAssistant, device_registry: dr.DeviceRegistry, mock_client: MagicMock
 ) -> None:
-    """The device's link to the agent brackets an IPv6 address, as the client's URL does."""
-    make_entry(host="fd00::10", server_id="v6").add_to_hass(hass)
+    """The link to a Glances web UI brackets an IPv6 address, as the client's URL does."""
+    mock_client.info = AgentInfo(web_ui=True)
+    make_entry("glances", host="fd00::10", port=61208, server_id="v6").add_to_hass(
+        hass
+    )
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
     device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
     assert device is not None
-    assert device.configuration_url == "http://[fd00::10]:9100"
+    assert device.configuration_url == "http://[fd00::10]:61208"
+    assert device.model_id == "fd00::10"
 
 
 async def test_metric_appearing_later_gets_its_sensor_without_reload(

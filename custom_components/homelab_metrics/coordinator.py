@@ -19,7 +19,9 @@ from homeassistant.const import (
 )
 from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -27,6 +29,7 @@ from homeassistant.util import dt as dt_util
 from .agents.base import (
     AgentClient,
     AgentConfig,
+    AgentInfo,
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
@@ -66,6 +69,12 @@ class HomelabData:
 
 
 type HomelabConfigEntry = ConfigEntry[HomelabData]
+
+AGENT_NAMES: dict[AgentKind, str] = {
+    AgentKind.NODE_EXPORTER: "node_exporter",
+    AgentKind.GLANCES: "Glances",
+}
+"""How the agents write their own names (product names, not translated)."""
 
 _CLIENTS: dict[AgentKind, type[NodeExporterClient | GlancesClient]] = {
     AgentKind.NODE_EXPORTER: NodeExporterClient,
@@ -129,6 +138,50 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         self.agent = AgentKind(entry.data["agent"])
         self._store_failing = False
         self._cancel_second_reading: Callable[[], None] | None = None
+        self._device_info_from: AgentInfo | None = None
+
+    def device_info(self) -> DeviceInfo:
+        """The server as its agent describes it; the user's name for it stays theirs.
+
+        The device page shows model, then model id in brackets, then "Firmware": the OS the
+        agent reports, the host we poll, and the agent with its version. The only page worth
+        a link is a Glances web UI (node_exporter's root page only links to /metrics).
+        """
+        entry = self.config_entry
+        info = self.client.info
+        agent = AGENT_NAMES[self.agent]
+        return DeviceInfo(
+            identifiers={(DOMAIN, self.server_id)},
+            name=entry.title,
+            model=info.os,
+            model_id=entry.data[CONF_HOST],
+            sw_version=f"{agent} {info.agent_version}" if info.agent_version else agent,
+            configuration_url=AgentConfig(
+                host=entry.data[CONF_HOST],
+                port=entry.data[CONF_PORT],
+                ssl=bool(entry.data.get(CONF_SSL)),
+            ).base_url
+            if info.web_ui
+            else None,
+        )
+
+    def _async_update_device(self) -> None:
+        """Show what the agent now says about itself (upgraded, web UI turned on) on the device."""
+        if self.client.info == self._device_info_from:
+            return
+        self._device_info_from = self.client.info
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={(DOMAIN, self.server_id)})
+        if device is None:
+            return  # the platforms create it from device_info() after the first poll
+        info = self.device_info()
+        registry.async_update_device(
+            device.id,
+            model=info.get("model"),
+            model_id=info.get("model_id"),
+            sw_version=info.get("sw_version"),
+            configuration_url=info.get("configuration_url"),
+        )
 
     async def async_config_entry_first_refresh(self) -> None:
         """First poll; when it has no rates yet, a second reading a few seconds later.
@@ -176,6 +229,7 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
                 translation_key="invalid_response",
                 translation_placeholders={"error": str(err)},
             ) from err
+        self._async_update_device()
         await self._async_record(sample)
         return sample
 
