@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 import json
+from pathlib import Path
+import shutil
+import subprocess
 from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -24,6 +27,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.agents.base import AgentInfo, Sample
 from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.sensor import SENSORS
 
 from .agent_mocks import FIXTURES, mock_glances
 from .captured import AGENTS, async_add_captured_server
@@ -158,7 +162,7 @@ async def test_missing_values_are_not_zero(
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.nas_cpu_temperature") is None
-    assert hass.states.get("sensor.nas_load_5_min") is None
+    assert hass.states.get("sensor.nas_load_05_min") is None
     assert hass.states.get("sensor.nas_cpu_usage").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.nas_network_in").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.nas_memory_usage").state == "10.0"
@@ -225,9 +229,7 @@ async def test_device_of_an_ipv6_server(
 ) -> None:
     """The link to a Glances web UI brackets an IPv6 address, as the client's URL does."""
     mock_client.info = AgentInfo(web_ui=True)
-    make_entry("glances", host="fd00::10", port=61208, server_id="v6").add_to_hass(
-        hass
-    )
+    make_entry("glances", host="fd00::10", port=61208, server_id="v6").add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
     device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
@@ -294,3 +296,51 @@ async def test_glances_sensors_plugin_enabled_later(
     )
     await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.media_cpu_temperature").state == "61.0"
+
+
+EN = json.loads(
+    (
+        Path(__file__).parents[1]
+        / "custom_components/homelab_metrics/translations/en.json"
+    ).read_text()
+)
+
+SORT_LIKE_THE_DEVICE_PAGE = """
+const names = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const collator = new Intl.Collator("en", { numeric: process.argv[1] === "numeric" });
+console.log(JSON.stringify(names.sort(collator.compare)));
+"""
+
+
+@pytest.mark.parametrize(
+    "collation",
+    ["plain", "numeric"],
+    ids=["frontend_before_2025_7", "frontend_2025_7_and_later"],
+)
+def test_load_sensors_sort_in_order_on_the_device_page(collation: str) -> None:
+    """The device page sorts a device's sensors by name with Intl.Collator.
+
+    Plain collation up to frontend 2025.6 (Home Assistant 2025.4 sorts "15" before "5"),
+    numeric since; the load names are in order with both.
+    """
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the card's tests need it too)")
+    names = [
+        EN["entity"]["sensor"][description.translation_key]["name"]
+        for description in SENSORS
+        if description.entity_category is None
+    ]
+    result = subprocess.run(
+        [node, "-e", SORT_LIKE_THE_DEVICE_PAGE, collation],
+        input=json.dumps(names),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    ordered = [name for name in json.loads(result.stdout) if name.startswith("Load")]
+    assert ordered == [
+        EN["entity"]["sensor"][key]["name"]
+        for key in ("load_1m", "load_5m", "load_15m")
+    ]
