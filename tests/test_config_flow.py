@@ -12,7 +12,7 @@ from unittest.mock import MagicMock
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous_serialize
@@ -357,6 +357,18 @@ async def test_reauth(
     assert entry.data["username"] == "admin"
     assert entry.data["password"] == "right"
     assert entry.data["host"] == "192.168.1.10"
+
+
+async def test_reauth_names_the_server_as_renamed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The re-authentication form calls the server by its device's name, renamed or not."""
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device_registry.async_update_device(device.id, name_by_user="Storage")
+    result = await init_integration.start_reauth_flow(hass)
+    assert result["description_placeholders"] == {"name": "Storage"}
 
 
 async def test_options_flow(

@@ -13,6 +13,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -30,6 +31,7 @@ from custom_components.homelab_metrics.agents.base import (
     Sample,
 )
 from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
+from custom_components.homelab_metrics.coordinator import server_name
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.store import HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
@@ -353,3 +355,34 @@ async def test_second_reading_pending_when_home_assistant_stops(
     await hass.async_block_till_done()
     await hass.async_stop()
     assert mock_client.async_fetch.await_count == 1
+
+
+async def test_renamed_server_is_called_by_its_new_name(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The device's name is the server's name: a rename shows on its entities and survives reloads."""
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    assert server_name(hass, init_integration) == "NAS"
+    device_registry.async_update_device(device.id, name_by_user="Storage")
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+    assert server_name(hass, init_integration) == "Storage"
+
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert server_name(hass, init_integration) == "Storage"
+    assert init_integration.title == "NAS"
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+
+
+async def test_server_name_before_the_device_exists(
+    hass: HomeAssistant, mock_entry: MockConfigEntry
+) -> None:
+    """A server never set up has no device yet: its name is the entry's title."""
+    mock_entry.add_to_hass(hass)
+    assert server_name(hass, mock_entry) == "NAS"

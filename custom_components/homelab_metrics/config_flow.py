@@ -41,7 +41,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     AgentKind,
 )
-from .coordinator import async_create_client
+from .coordinator import async_create_client, server_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                     vol.Optional(CONF_PASSWORD): _PASSWORD,
                 }
             ),
-            description_placeholders={"name": entry.title},
+            description_placeholders={"name": server_name(self.hass, entry)},
             errors=errors,
         )
 

@@ -82,6 +82,20 @@ _CLIENTS: dict[AgentKind, type[NodeExporterClient | GlancesClient]] = {
 }
 
 
+def server_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """The server's name as the user sees it: its device's, renamed or not, else the entry's title.
+
+    The device is where users rename a server; the entry title keeps the name it was added
+    with. Everything that names a server to the user should call it this.
+    """
+    device = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, entry.data[CONF_SERVER_ID])}
+    )
+    if device is None:
+        return entry.title
+    return device.name_by_user or device.name or entry.title
+
+
 def _now() -> float:
     """Home Assistant's clock in epoch seconds: sample times and rate intervals come from it."""
     return dt_util.utcnow().timestamp()
