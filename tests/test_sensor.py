@@ -25,13 +25,30 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import AgentInfo, Sample
+from custom_components.homelab_metrics.agents.base import (
+    AgentInfo,
+    CannotConnect,
+    FilesystemUsage,
+    Sample,
+)
 from custom_components.homelab_metrics.const import DOMAIN
-from custom_components.homelab_metrics.sensor import SENSORS
+from custom_components.homelab_metrics.sensor import PART_SENSORS, SENSORS
 
 from .agent_mocks import FIXTURES, mock_glances
-from .captured import AGENTS, async_add_captured_server
+from .captured import (
+    AGENTS,
+    EVERY_FIELD,
+    async_add_captured_server,
+    async_add_server_reporting_everything,
+)
 from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry
+
+EN = json.loads(
+    (
+        Path(__file__).parents[1]
+        / "custom_components/homelab_metrics/translations/en.json"
+    ).read_text()
+)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -48,6 +65,138 @@ async def test_sensors(
     with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
         entry = await async_add_captured_server(hass, aioclient_mock, freezer, agent)
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_sensors_of_every_field(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_client: MagicMock,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Swap, each filesystem but the root, each interface, updates pending, root's free space."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
+        entry = await async_add_server_reporting_everything(hass, mock_client)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+async def test_filesystem_and_interface_sensors(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, mock_client: MagicMock
+) -> None:
+    """Per mount point: usage, used, free (the root has its own Disk sensors); interfaces off."""
+    await async_add_server_reporting_everything(hass, mock_client)
+    assert hass.states.get("sensor.nas_disk_usage_srv_data").state == "75.0"
+    gib = 2**30
+    used = hass.states.get("sensor.nas_disk_used_srv_data")
+    assert float(used.state) == pytest.approx(3_000_000_000_000 / gib)
+    free = hass.states.get("sensor.nas_disk_free_srv_data")
+    assert float(free.state) == pytest.approx(1_000_000_000_000 / gib)
+    assert hass.states.get("sensor.nas_disk_usage_boot_efi").state == "1.1"
+    root_free = hass.states.get("sensor.nas_disk_free")
+    assert float(root_free.state) == pytest.approx(36_000_000_000 / gib)
+    assert hass.states.get("sensor.nas_disk_usage_2") is None
+    entry = entity_registry.async_get("sensor.nas_disk_usage_srv_data")
+    assert entry.unique_id == "nas_filesystem_percent_/srv/data"
+    assert entry.translation_key == "filesystem_percent"
+    assert hass.states.get("sensor.nas_swap_usage").state == "12.5"
+    assert hass.states.get("sensor.nas_updates_pending").state == "141"
+    interface = entity_registry.async_get("sensor.nas_network_in_eth0")
+    assert interface.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert interface.unique_id == "nas_interface_rx_eth0"
+    assert hass.states.get("sensor.nas_network_in_eth0") is None
+
+
+async def test_mount_appears_then_goes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A disk mounted later gets its sensors at the next poll; unmounted, they are unavailable."""
+    root_only = replace(EVERY_FIELD, filesystems=EVERY_FIELD.filesystems[:1])
+    mock_client.async_fetch.return_value = root_only
+    entry = make_entry()
+    entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_disk_usage_mnt_backup") is None
+
+    backup = FilesystemUsage(
+        mountpoint="/mnt/backup",
+        used_bytes=100_000_000_000,
+        free_bytes=900_000_000_000,
+        percent=10.0,
+    )
+    mock_client.async_fetch.return_value = replace(
+        root_only, filesystems=(*root_only.filesystems, backup)
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_disk_usage_mnt_backup").state == "10.0"
+
+    mock_client.async_fetch.return_value = root_only
+    await async_next_poll(hass, freezer)
+    assert (
+        hass.states.get("sensor.nas_disk_usage_mnt_backup").state == STATE_UNAVAILABLE
+    )
+    assert hass.states.get("sensor.nas_disk_free_mnt_backup").state == STATE_UNAVAILABLE
+    assert entity_registry.async_get("sensor.nas_disk_usage_mnt_backup") is not None
+
+    mock_client.async_fetch.return_value = replace(
+        root_only, filesystems=(*root_only.filesystems, replace(backup, percent=11.0))
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_disk_usage_mnt_backup").state == "11.0"
+    ids = [
+        e.unique_id
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    ]
+    assert ids.count("nas_filesystem_percent_/mnt/backup") == 1
+
+
+async def test_textfile_collector_installed_later(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Updates pending appears once the apt collector writes its file; swap once there is swap."""
+    assert hass.states.get("sensor.nas_updates_pending") is None
+    assert hass.states.get("sensor.nas_swap_usage") is None
+    mock_client.async_fetch.return_value = replace(
+        FULL_SAMPLE, updates_pending=0, swap_percent=0.0
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_updates_pending").state == "0"
+    assert hass.states.get("sensor.nas_swap_usage").state == "0.0"
+
+
+async def test_part_sensors_unavailable_while_the_agent_is_down(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A failing poll makes the per-mount sensors unavailable too."""
+    await async_add_server_reporting_everything(hass, mock_client)
+    mock_client.async_fetch.side_effect = CannotConnect("refused")
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_disk_usage_srv_data").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_updates_pending").state == STATE_UNAVAILABLE
+
+
+def test_every_sensor_has_a_name_and_an_icon() -> None:
+    """Every sensor, per-mount and per-interface ones included, has a text and an icon."""
+    icons = json.loads(
+        (
+            Path(__file__).parents[1] / "custom_components/homelab_metrics/icons.json"
+        ).read_text()
+    )["entity"]["sensor"]
+    for description in (*SENSORS, *PART_SENSORS):
+        key = description.translation_key
+        assert EN["entity"]["sensor"][key]["name"], key
+        assert key in icons or description.device_class is not None, key
+    for description in PART_SENSORS:
+        name = EN["entity"]["sensor"][description.translation_key]["name"]
+        assert f"{{{description.placeholder}}}" in name, name
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -297,13 +446,6 @@ async def test_glances_sensors_plugin_enabled_later(
     await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.media_cpu_temperature").state == "61.0"
 
-
-EN = json.loads(
-    (
-        Path(__file__).parents[1]
-        / "custom_components/homelab_metrics/translations/en.json"
-    ).read_text()
-)
 
 SORT_LIKE_THE_DEVICE_PAGE = """
 const names = JSON.parse(require("fs").readFileSync(0, "utf8"));
