@@ -88,12 +88,29 @@ def server_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
     The device is where users rename a server; the entry title keeps the name it was added
     with. Everything that names a server to the user should call it this.
     """
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, entry.data[CONF_SERVER_ID])}
-    )
+    device = _server_device(hass, entry)
     if device is None:
         return entry.title
     return device.name_by_user or device.name or entry.title
+
+
+def _server_device(hass: HomeAssistant, entry: ConfigEntry) -> dr.DeviceEntry | None:
+    """The server's device, found through its entry.
+
+    Looking a device up by identifier alone is deprecated since 2026 (identifiers are unique
+    per entry only) and its replacement does not exist in 2025.4; the entry's devices work in both.
+    """
+    identifier = (DOMAIN, entry.data[CONF_SERVER_ID])
+    return next(
+        (
+            device
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(hass), entry.entry_id
+            )
+            if identifier in device.identifiers
+        ),
+        None,
+    )
 
 
 def _now() -> float:
@@ -184,12 +201,11 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         if self.client.info == self._device_info_from:
             return
         self._device_info_from = self.client.info
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, self.server_id)})
+        device = _server_device(self.hass, self.config_entry)
         if device is None:
             return  # the platforms create it from device_info() after the first poll
         info = self.device_info()
-        registry.async_update_device(
+        dr.async_get(self.hass).async_update_device(
             device.id,
             model=info.get("model"),
             model_id=info.get("model_id"),
