@@ -153,6 +153,21 @@ async def test_mount_appears_then_goes(
     assert ids.count("nas_filesystem_percent_/mnt/backup") == 1
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_interface_removed(
+    hass: HomeAssistant, mock_client: MagicMock, freezer: FrozenDateTimeFactory
+) -> None:
+    """A USB network adapter unplugged: its enabled sensors turn unavailable, the others go on."""
+    await async_add_server_reporting_everything(hass, mock_client)
+    assert hass.states.get("sensor.nas_network_in_wlan0").state == "0.04"
+    mock_client.async_fetch.return_value = replace(
+        EVERY_FIELD, interfaces=EVERY_FIELD.interfaces[:1]
+    )
+    await async_next_poll(hass, freezer)
+    assert hass.states.get("sensor.nas_network_in_wlan0").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_network_in_eth0").state == "0.96"
+
+
 async def test_textfile_collector_installed_later(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
