@@ -24,10 +24,10 @@ from homeassistant.components.http.auth import async_sign_path
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
+from .coordinator import server_name
 from .export.choices import (
     CUSTOM_RANGE,
     DEFAULT_FORMAT,
@@ -137,21 +137,6 @@ def server_entry(hass: HomeAssistant, server_id: str) -> ConfigEntry | None:
         if entry.data.get(CONF_SERVER_ID) == server_id:
             return entry
     return None
-
-
-@callback
-def server_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
-    """What the server is called now: its device's name, one the user gave first; else the entry's title.
-
-    The device is found among the entry's own devices rather than by identifier, a lookup whose
-    signature newer Home Assistant releases change.
-    """
-    identifier = (DOMAIN, entry.data[CONF_SERVER_ID])
-    registry = dr.async_get(hass)
-    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        if identifier in device.identifiers:
-            return device.name_by_user or device.name or entry.title
-    return entry.title
 
 
 @callback

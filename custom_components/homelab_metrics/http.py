@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
-from .coordinator import HomelabConfigEntry
+from .coordinator import HomelabConfigEntry, server_name
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, FORMATS
 from .export.writers import content_disposition
 from .export_request import (
@@ -22,7 +22,6 @@ from .export_request import (
     ExportPlan,
     async_iter_export,
     prepare_export,
-    server_name,
 )
 from .history_manager import get_history
 

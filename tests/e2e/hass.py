@@ -271,18 +271,18 @@ class RealHomeAssistant:
         flow = await self.rest(
             "POST", "/api/config/config_entries/flow", {"handler": "homelab_metrics"}
         )
+        security: dict[str, Any] = {"ssl": ssl, "verify_ssl": verify_ssl}
+        if username is not None:
+            security["username"] = username
+        if password is not None:
+            security["password"] = password
         fields: dict[str, Any] = {
+            "name": name,
             "agent": agent,
             "host": host,
             "port": port,
-            "ssl": ssl,
-            "verify_ssl": verify_ssl,
-            "name": name,
+            "security": security,
         }
-        if username is not None:
-            fields["username"] = username
-        if password is not None:
-            fields["password"] = password
         result = await self.rest(
             "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", fields
         )
