@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import _path  # noqa: F401
 
-from custom_components.homelab_metrics.export import (
+from custom_components.homelab_metrics.export.writers import (
     ExportMeta,
     iter_export,
     make_writer,

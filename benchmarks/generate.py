@@ -1,11 +1,11 @@
-"""Fill a history database with realistic data through the store's own write and rollup code.
+"""Fill a history database with realistic data, then let the store's own rollup finish it.
 
 Usage: .venv/bin/python benchmarks/generate.py --servers 50 --out /tmp/history.db
 
 Per server, history reaches back `daily_days`:
 - the last `raw_days`: raw polls every `interval` seconds (the store's bulk write path);
-- back to `hourly_days` (from that local midnight): pre-aggregated UTC hours, as the store's
-  rollup would have left them;
+- back to `hourly_days` (from that local midnight): pre-aggregated UTC hours, written with plain
+  SQL as the store's rollup would have left them, each marking its day for the rollup;
 - older: one pre-aggregated bucket per local day, which only feeds that day's daily row (the
   rollup prunes the bucket itself, being older than the hourly retention).
 One rollup then turns the raw week into hours, makes every daily row (weighted by sample counts)
@@ -21,27 +21,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 import math
 from pathlib import Path
 import random
+import sqlite3
 import time
 from zoneinfo import ZoneInfo
 
 import _path  # noqa: F401
 
 from custom_components.homelab_metrics.agents.base import Sample
-from custom_components.homelab_metrics.history.store import (
-    HistoryStore,
-    HourlyBucket,
-    MetricAggregate,
-    RollupStats,
-)
+from custom_components.homelab_metrics.history.metrics import METRICS
+from custom_components.homelab_metrics.history.ranges import DAY, HOUR
+from custom_components.homelab_metrics.history.store import HistoryStore, RollupStats
 
-DAY = 86_400
-HOUR = 3_600
 BATCH = 10_000
+
+type Stats = tuple[float, float, float, int]
+"""One metric over one bucket: avg, min, max and how many samples had it."""
+type Bucket = tuple[int, int, dict[str, Stats]]
+"""A pre-aggregated bucket: its start, its sample count, and stats by metric."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +124,15 @@ def _midnight_before(ts: int, zone: ZoneInfo) -> int:
     return int(datetime.combine(day, dtime(0), zone).timestamp())
 
 
+def _local_day(ts: int, zone: ZoneInfo) -> tuple[int, int]:
+    """The local midnights around ts."""
+    day = datetime.fromtimestamp(ts, zone).date()
+    start = datetime.combine(day, dtime(0), zone)
+    return int(start.timestamp()), int(
+        datetime.combine(day + timedelta(days=1), dtime(0), zone).timestamp()
+    )
+
+
 def _clamp(value: float, low: float = 0.0, high: float = 100.0) -> float:
     return max(low, min(high, value))
 
@@ -168,7 +179,7 @@ def day_spans(start: int, end: int, zone: ZoneInfo) -> Iterator[tuple[int, int]]
 
 def server_buckets(
     seed: int, spans: Iterable[tuple[int, int]], interval: int, origin: int
-) -> Iterator[HourlyBucket]:
+) -> Iterator[Bucket]:
     """Pre-aggregated buckets for the (start, length) spans, as if polled every `interval` s."""
     model = ServerModel.from_seed(seed, origin=origin)
     rng = random.Random(f"{seed}:{origin}")
@@ -181,19 +192,57 @@ def server_buckets(
             rng.randint(1, max(1, polls // 20)) if rng.random() < 0.05 else 0
         )
         points = [model.smooth(ts + span * i // 6) for i in range(6)]
-        metrics = {}
+        metrics: dict[str, Stats] = {}
         for key, sigma in NOISE.items():
             if key == "temperature_celsius" and not model.has_temp:
                 continue
             curve = [p[key] for p in points]
             avg = sum(curve) / len(curve) + rng.gauss(0, sigma / math.sqrt(count))
-            metrics[key] = MetricAggregate(
-                avg=round(_bounded(key, avg), 3),
-                min=round(_bounded(key, min(curve) - sigma * spread), 3),
-                max=round(_bounded(key, max(curve) + sigma * spread), 3),
-                count=count,
+            metrics[key] = (
+                round(_bounded(key, avg), 3),
+                round(_bounded(key, min(curve) - sigma * spread), 3),
+                round(_bounded(key, max(curve) + sigma * spread), 3),
+                count,
             )
-        yield HourlyBucket(timestamp=ts, samples=count, metrics=metrics)
+        yield ts, count, metrics
+
+
+_KEYS = [m.key for m in METRICS]
+_AGGREGATE_COLUMNS = ", ".join(
+    f"{key}_{stat}" for key in _KEYS for stat in ("avg", "min", "max", "n")
+)
+_INSERT_HOURLY = (
+    f"INSERT OR REPLACE INTO hourly (server_id, ts, {_AGGREGATE_COLUMNS}, samples) "
+    f"VALUES ({', '.join('?' for _ in range(3 + 4 * len(_KEYS)))})"
+)
+_NO_SAMPLES = (None, None, None, 0)
+
+
+def write_hours(
+    conn: sqlite3.Connection, server_id: str, buckets: list[Bucket], zone: ZoneInfo
+) -> None:
+    """Store buckets as hourly rows and mark their local days for the next rollup (plain SQL)."""
+    with conn:
+        conn.executemany(
+            _INSERT_HOURLY,
+            [
+                (
+                    server_id,
+                    ts,
+                    *(v for key in _KEYS for v in metrics.get(key, _NO_SAMPLES)),
+                    samples,
+                )
+                for ts, samples, metrics in buckets
+            ],
+        )
+        # A day ends with its last whole hour (the store's rule for half-hour zones).
+        conn.executemany(
+            "INSERT OR IGNORE INTO dirty_days VALUES (?, ?, ?)",
+            {
+                (server_id, start, end + (-end) % HOUR)
+                for start, end in (_local_day(ts, zone) for ts, _, _ in buckets)
+            },
+        )
 
 
 async def fill(
@@ -226,16 +275,23 @@ async def fill(
     samples = buckets = 0
     started = time.perf_counter()
     try:
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA busy_timeout=5000")
+            for n, name in enumerate(names):
+                server_seed = seed * 100_003 + n
+                spans = [
+                    *day_spans(history_start, hourly_start, zone),
+                    *hour_spans(hourly_start, raw_start),
+                ]
+                write_hours(
+                    conn,
+                    name,
+                    list(server_buckets(server_seed, spans, interval, history_start)),
+                    zone,
+                )
+                buckets += len(spans)
         for n, name in enumerate(names):
             server_seed = seed * 100_003 + n
-            spans = [
-                *day_spans(history_start, hourly_start, zone),
-                *hour_spans(hourly_start, raw_start),
-            ]
-            imported = list(server_buckets(server_seed, spans, interval, history_start))
-            for first in range(0, len(imported), BATCH):
-                await store.async_import_hourly(name, imported[first : first + BATCH])
-            buckets += len(imported)
             raw: list[Sample] = []
             for sample in server_samples(server_seed, raw_start, now, interval):
                 raw.append(sample)

@@ -1,20 +1,26 @@
-"""History store figures for N servers: writes, rollups, queries, size, memory.
+"""History store figures for N servers: writes, rollups, queries, size, memory, event-loop lag.
 
-Usage: .venv/bin/python benchmarks/history.py [--servers 50] [--db FILE]
+Usage: .venv/bin/python benchmarks/history.py [--servers 50] [--rounds 3] [--db FILE]
 
 Fills a database through benchmarks/generate.py (7 days of 1-minute polls, 90 days of hours,
 400 days of days per server; the fill ends with the catch-up rollup of a week not rolled up), then
-times what the integration does: one poll per server per minute for an hour, that hour's rollup,
-and exports of each tier. Prints figures; asserts nothing.
+times what the integration does: one poll per server per minute for `rounds` hours, each hour's
+rollup, and exports of each tier. Every timed operation is repeated and printed as its median with
+the spread (10th to 90th percentile, and the maximum). "loop lag" is how late a 1 ms timer on the
+event loop fired meanwhile: what the store's calls cost Home Assistant's loop. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 import resource
 import sqlite3
+import statistics
 import tempfile
 import time
 
@@ -25,6 +31,7 @@ from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.store import HistoryStore
 
 QUERIED_SERVERS = 10
+LABEL = 32
 
 
 def _size(db: Path) -> tuple[int, int]:
@@ -37,20 +44,94 @@ def _size(db: Path) -> tuple[int, int]:
     return on_disk, (pages - free) * page
 
 
-async def measure(servers: int, db: Path) -> None:
+def spread(seconds: list[float]) -> str:
+    """Median in ms, with 10th-90th percentile and maximum, of timings in seconds."""
+    ms = sorted(s * 1e3 for s in seconds)
+    if len(ms) < 2:
+        return f"{ms[0]:.2f} ms (n=1)"
+    deciles = statistics.quantiles(ms, n=10, method="inclusive")
+    return (
+        f"median {statistics.median(ms):.2f} ms "
+        f"(p10 {deciles[0]:.2f} - p90 {deciles[-1]:.2f}, max {ms[-1]:.2f}, n={len(ms)})"
+    )
+
+
+def line(label: str, text: str) -> None:
+    """One figure, aligned."""
+    print(f"{label:<{LABEL}}{text}")
+
+
+class LoopLag:
+    """How late a 1 ms timer fires on the loop, while a phase runs."""
+
+    def __init__(self) -> None:
+        """Nothing measured yet."""
+        self.lags: list[float] = []
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.001)
+            self.lags.append(max(0.0, loop.time() - start - 0.001))
+
+    @asynccontextmanager
+    async def measure(self) -> AsyncIterator[None]:
+        """Measure while the block runs."""
+        task = asyncio.create_task(self._tick())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    def summary(self) -> str:
+        """p99 and maximum lag in ms."""
+        if not self.lags:
+            return "-"
+        ms = sorted(lag * 1e3 for lag in self.lags)
+        return f"p99 {ms[int(len(ms) * 0.99) - 1]:.2f} ms, max {ms[-1]:.2f} ms"
+
+
+async def timed(calls: list[Callable[[], Awaitable[object]]]) -> list[float]:
+    """Seconds each call took, one after the other."""
+    out = []
+    for call in calls:
+        started = time.perf_counter()
+        await call()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+async def read_all(
+    counts: list[int],
+    store: HistoryStore,
+    server: str,
+    tier: Tier,
+    start: int,
+    now: int,
+) -> None:
+    """Read an export's rows as the export does, batch by batch; note how many."""
+    rows = 0
+    async for batch in store.async_query(server, tier, start, now + 1, now=now):
+        rows += len(batch)
+    counts.append(rows)
+
+
+async def measure(servers: int, rounds: int, db: Path) -> None:
     """Fill, then time the operations the integration performs."""
     now = int(time.time())
     now -= now % HOUR
     result = await fill(db, servers=servers, now=now)
-    print(f"servers                         {servers}")
-    print(
-        f"fill (generate + write)         {result.samples:,} raw samples + "
-        f"{result.buckets:,} imported buckets in {result.write_seconds:.1f} s"
+    line("servers", str(servers))
+    line(
+        "fill (generate + write)",
+        f"{result.samples:,} raw samples + {result.buckets:,} imported buckets in "
+        f"{result.write_seconds:.1f} s",
     )
-    print(
-        f"catch-up rollup (7 days raw)    {result.rollup_seconds:.2f} s "
-        f"({result.rollup.hours:,} hours, {result.rollup.days:,} days, "
-        f"{result.rollup.pruned:,} rows pruned)"
+    line(
+        "catch-up rollup (7 days raw)",
+        f"{result.rollup_seconds:.2f} s ({result.rollup.hours:,} hours, "
+        f"{result.rollup.days:,} days, {result.rollup.pruned:,} rows pruned)",
     )
 
     store = HistoryStore(db)
@@ -60,46 +141,52 @@ async def measure(servers: int, db: Path) -> None:
         f"bulk_{n:03d}": list(server_samples(10_000 + n, now - 7 * DAY, now, 60))
         for n in range(QUERIED_SERVERS)
     }
-    started = time.perf_counter()
-    for name, samples in bulk.items():
-        for first in range(0, len(samples), 2000):
-            await store.async_add_many(name, samples[first : first + 2000])
-    elapsed = time.perf_counter() - started
-    total = sum(len(samples) for samples in bulk.values())
-    print(
-        f"bulk writes (2000 per call)     {total / elapsed:,.0f} samples/s "
-        f"({total:,} samples in {elapsed:.2f} s)"
+    chunks = [
+        (name, samples[first : first + 2000])
+        for name, samples in bulk.items()
+        for first in range(0, len(samples), 2000)
+    ]
+    took = await timed(
+        [lambda n=name, c=chunk: store.async_add_many(n, c) for name, chunk in chunks]
     )
-    started = time.perf_counter()
-    for name in bulk:
-        await store.async_remove_server(name)
-    print(
-        f"remove a server (7 days raw)    "
-        f"{(time.perf_counter() - started) / len(bulk) * 1e3:.1f} ms each"
+    line(
+        "bulk write, 2000 samples/call",
+        f"{spread(took)} = {2000 / statistics.median(took):,.0f} samples/s",
     )
-    del bulk
+    took = await timed([lambda n=name: store.async_remove_server(n) for name in bulk])
+    line("remove a server (7 days raw)", spread(took))
+    del bulk, chunks
+
     # The poll path: one sample per server per minute, one call and transaction each.
-    polls = {n: list(server_samples(n, now, now + HOUR, 60)) for n in range(servers)}
-    started = time.perf_counter()
-    count = 0
-    for minute in range(60):
-        for n in range(servers):
-            await store.async_add(f"server_{n:03d}", polls[n][minute])
-            count += 1
-    elapsed = time.perf_counter() - started
-    print(
-        f"poll-path writes (1 per call)   {count / elapsed:,.0f} samples/s "
-        f"({elapsed / count * 1e3:.2f} ms each)"
+    polls = {
+        n: list(server_samples(n, now, now + rounds * HOUR, 60)) for n in range(servers)
+    }
+    poll_lag = LoopLag()
+    poll_times: list[float] = []
+    rollup_times: list[float] = []
+    pruned = hours = 0
+    for hour in range(rounds):
+        async with poll_lag.measure():
+            poll_times += await timed(
+                [
+                    partial(store.async_add, f"server_{n:03d}", polls[n][minute])
+                    for minute in range(hour * 60, (hour + 1) * 60)
+                    for n in range(servers)
+                ]
+            )
+        started = time.perf_counter()
+        stats = await store.async_rollup(now + (hour + 1) * HOUR + 60)
+        rollup_times.append(time.perf_counter() - started)
+        pruned += stats.pruned
+        hours += stats.hours
+    line("poll-path write (1 per call)", spread(poll_times))
+    line("  loop lag meanwhile", poll_lag.summary())
+    line(
+        "hourly rollup, all servers",
+        f"{spread(rollup_times)} ({hours // rounds} hours, {pruned // rounds} rows pruned)",
     )
 
-    later = now + HOUR + 60
-    started = time.perf_counter()
-    stats = await store.async_rollup(later)
-    print(
-        f"hourly rollup, all servers      {(time.perf_counter() - started) * 1e3:.0f} ms "
-        f"({stats.hours} hours, {stats.pruned} rows pruned)"
-    )
-
+    later = now + rounds * HOUR + 60
     queried = min(servers, QUERIED_SERVERS)
     for tier, days in (
         (Tier.RAW, 1),
@@ -108,28 +195,41 @@ async def measure(servers: int, db: Path) -> None:
         (Tier.HOURLY, 90),
         (Tier.DAILY, 400),
     ):
-        started = time.perf_counter()
-        rows = 0
-        for n in range(queried):
-            async for batch in store.async_query(
-                f"server_{n:03d}", tier, later - days * DAY, later + 1, now=later
-            ):
-                rows += len(batch)
-        elapsed = time.perf_counter() - started
-        print(
-            f"query {tier.value:6} {days:3} days         {rows / elapsed:,.0f} rows/s "
-            f"({rows // queried:,} rows per server, {elapsed / queried * 1e3:.0f} ms each)"
+        counts: list[int] = []
+        lag = LoopLag()
+        async with lag.measure():
+            took = await timed(
+                [
+                    partial(
+                        read_all,
+                        counts,
+                        store,
+                        f"server_{n:03d}",
+                        tier,
+                        later - days * DAY,
+                        later,
+                    )
+                    for _ in range(3)
+                    for n in range(queried)
+                ]
+            )
+        per_query = statistics.median(counts)
+        line(
+            f"query {tier.value:6} {days:3} days",
+            f"{spread(took)}, {per_query:,.0f} rows = "
+            f"{per_query / statistics.median(took):,.0f} rows/s; loop lag {lag.summary()}",
         )
     await store.async_close()
 
     on_disk, used = _size(db)
-    print(
-        f"database size                   {on_disk / 1e6:.1f} MB on disk, {used / 1e6:.1f} MB "
-        f"in use = {used / servers / 1e6:.2f} MB per server"
+    line(
+        "database size",
+        f"{on_disk / 1e6:.1f} MB on disk, {used / 1e6:.1f} MB in use = "
+        f"{used / servers / 1e6:.2f} MB per server",
     )
-    print(
-        f"peak RSS                        "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    line(
+        "peak RSS",
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB",
     )
 
 
@@ -140,14 +240,17 @@ def main() -> None:
     )
     parser.add_argument("--servers", type=int, default=50)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="hours of polls, each with its rollup"
+    )
+    parser.add_argument(
         "--db", type=Path, help="database file to create (default: a temporary one)"
     )
     args = parser.parse_args()
     if args.db:
-        asyncio.run(measure(args.servers, args.db))
+        asyncio.run(measure(args.servers, args.rounds, args.db))
         return
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(measure(args.servers, Path(folder) / "history.db"))
+        asyncio.run(measure(args.servers, args.rounds, Path(folder) / "history.db"))
 
 
 if __name__ == "__main__":

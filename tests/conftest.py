@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+import json
 import os
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -17,8 +19,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.agents.base import AgentClient, AgentInfo, Sample
 from custom_components.homelab_metrics.const import (
     CONF_AGENT,
     CONF_SCAN_INTERVAL,
@@ -26,6 +30,7 @@ from custom_components.homelab_metrics.const import (
     DOMAIN,
 )
 from custom_components.homelab_metrics.history.store import HistoryStore
+from custom_components.homelab_metrics.history_manager import get_history
 
 NOW = 1_764_000_000
 """2025-11-24T16:00:00Z: a fixed, hour-aligned instant for tests."""
@@ -126,8 +131,9 @@ def mock_entry() -> MockConfigEntry:
 @pytest.fixture
 def mock_client() -> Generator[MagicMock]:
     """An agent client that answers with FULL_SAMPLE, wherever the integration creates one."""
-    client = MagicMock()
-    client.async_fetch = AsyncMock(return_value=FULL_SAMPLE)
+    client = MagicMock(spec=AgentClient)
+    client.async_fetch.return_value = FULL_SAMPLE
+    client.info = AgentInfo(hostname="nas.lan", agent_version="1.5.0")
     with (
         patch(
             "custom_components.homelab_metrics.async_create_client", return_value=client
@@ -174,3 +180,65 @@ def pytest_runtest_makereport(
         )
         report.outcome = "failed"
         report.longrepr = f"live test skipped where it must run (HOMELAB_METRICS_REQUIRE_E2E=1): {reason}"
+
+
+EXPORT_HISTORY_START = NOW - 3 * 86400
+"""The export tests' history begins three days before NOW."""
+EXPORT_NOW = NOW + 1800
+""""Now" during the export tests: half an hour after NOW, not rolled up yet."""
+
+
+@pytest.fixture
+async def export_history(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """A server with three days of 5-minute samples, rolled up, and half an hour not yet rolled up."""
+    freezer.move_to(datetime.fromtimestamp(EXPORT_NOW, UTC))
+    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=EXPORT_NOW)
+    mock_entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    store = get_history(hass).store
+    assert store is not None
+    for ts in range(EXPORT_HISTORY_START, EXPORT_NOW, 300):
+        await store.async_add(
+            "nas",
+            replace(
+                FULL_SAMPLE,
+                timestamp=ts,
+                cpu_percent=float(ts % 7),
+                temperature_celsius=None,
+            ),
+        )
+    await store.async_rollup(EXPORT_NOW)
+    return mock_entry
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots with Home Assistant's serializer (registry entries and states without ids or times).
+
+    The test plugin defines the same fixture, but syrupy's own, registered later, would win.
+    """
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+def english_exception(key: str, placeholders: dict[str, str]) -> str:
+    """The English message of one of the integration's exceptions, as Home Assistant words it.
+
+    Home Assistant drops a final full stop and fills the placeholders.
+    """
+    english = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "custom_components"
+            / DOMAIN
+            / "translations"
+            / "en.json"
+        ).read_text()
+    )
+    message = str(english["exceptions"][key]["message"]).rstrip(".")
+    return message.format(**placeholders)

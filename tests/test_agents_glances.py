@@ -23,6 +23,7 @@ from custom_components.homelab_metrics.agents.base import (
 )
 from custom_components.homelab_metrics.agents.glances import (
     BOOT_TIME_GRANULARITY,
+    MAX_PLUGIN_BYTES,
     PLUGINS,
     GlancesClient,
     cpu_percent,
@@ -31,7 +32,7 @@ from custom_components.homelab_metrics.agents.glances import (
     parse_uptime,
     root_filesystem,
 )
-from custom_components.homelab_metrics.agents.node_exporter import is_physical
+from custom_components.homelab_metrics.agents.readings import is_physical
 
 from .agent_mocks import (
     glances_payload,
@@ -53,6 +54,8 @@ class FakeGlances:
         self.version = 4
         self.round = "v4"
         self.overrides: dict[str, tuple[int, Any]] = {}
+        self.raw: dict[str, bytes] = {}
+        """Bodies sent as they are, with a JSON content type."""
         self.auth: str | None = None
         self.html = False
         self.hang: set[str] = set()
@@ -76,6 +79,8 @@ class FakeGlances:
         if len(parts) != 3 or parts[:2] != ["api", str(self.version)]:
             return web.json_response({"detail": "Not Found"}, status=404)
         plugin = parts[2]
+        if plugin in self.raw:
+            return web.Response(body=self.raw[plugin], content_type="application/json")
         if plugin in self.overrides:
             status, body = self.overrides[plugin]
             return web.json_response(body, status=status)
@@ -258,6 +263,125 @@ async def test_not_glances(glances: FakeGlances) -> None:
         assert (await client.async_fetch()).cpu_percent is not None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # RecursionError in json.loads
+        b'{"total": 1'
+        + b"0" * 400
+        + b', "used": 1e999, "percent": 1e999}',  # OverflowError
+        b'{"total": 1' + b"0" * 5000 + b"}",  # ValueError: int digits limit
+        b'{"total": NaN, "used": Infinity, "percent": -Infinity}',
+        b'{"total": "8e9", "used": [1], "percent": {"a": 1}, "available": true}',
+        b"\xff\xfe\x00garbage",
+        b"<html><body>Not Glances</body></html>",
+        b'{"total": 8',  # cut off
+        b"",
+    ],
+    ids=[
+        "deep",
+        "400 digits",
+        "5000 digits",
+        "NaN and Infinity",
+        "wrong types",
+        "not UTF-8",
+        "HTML",
+        "cut",
+        "empty",
+    ],
+)
+async def test_unreadable_plugin_is_missing(glances: FakeGlances, body: bytes) -> None:
+    """Any body a plugin may send ends as missing figures, never another exception."""
+    glances.raw["mem"] = body
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port)
+        sample = await client.async_fetch()
+    assert sample.memory_percent is None
+    assert sample.memory_total_bytes is None
+    assert sample.memory_used_bytes is None
+    assert sample.cpu_percent is not None  # the other plugins still count
+
+
+async def test_oversized_plugin_is_missing(glances: FakeGlances) -> None:
+    """A plugin body over MAX_PLUGIN_BYTES is not read: its figures are missing."""
+    item = glances_payload("v4", "network")[1]
+    many = [
+        {**item, "interface_name": f"eth{i}"}
+        for i in range(MAX_PLUGIN_BYTES // len(json.dumps(item)) + 1)
+    ]
+    glances.overrides["network"] = (200, many[: len(many) // 2])
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        now[0] += 60
+        assert (await client.async_fetch()).network_rx_bytes_per_second == 0
+        glances.overrides["network"] = (200, many)
+        now[0] += 60
+        sample = await client.async_fetch()
+    assert sample.network_rx_bytes_per_second is None
+    assert sample.memory_percent is not None
+
+
+async def test_odd_shapes_inside_plugins(glances: FakeGlances) -> None:
+    """Names and labels that are not text, and nesting inside items, are skipped."""
+    deep: Any = []
+    for _ in range(900):  # under json's own nesting limit
+        deep = [deep]
+    glances.overrides["network"] = (
+        200,
+        [{"interface_name": deep, "bytes_recv_gauge": 1}, {"interface_name": 5}],
+    )
+    glances.overrides["sensors"] = (
+        200,
+        [{"label": deep, "type": "temperature_core", "value": 50}],
+    )
+    async with aiohttp.ClientSession() as session:
+        sample = await make_client(session, glances.port)[0].async_fetch()
+    assert sample.temperature_celsius == 50
+    assert sample.memory_percent is not None
+
+
+async def test_implausible_figures_are_missing(glances: FakeGlances) -> None:
+    """CPU -50 %, memory 150 %, NaN disk % from huge sizes, an inf rate, a boot before 2000."""
+    mem = glances_payload("v4", "mem")
+    fs = glances_payload("v4", "fs")
+    network = glances_payload("v4", "network")
+    glances.overrides["cpu"] = (200, {**glances_payload("v4", "cpu"), "total": -50})
+    glances.overrides["mem"] = (200, {**mem, "percent": 150})
+    glances.overrides["fs"] = (200, [{**fs[0], "used": 1e308, "free": 1e308}])
+    glances.overrides["network"] = (
+        200,
+        [{**item, "bytes_recv_gauge": -1.7e308} for item in network],
+    )
+    glances.overrides["uptime"] = (200, "999999 days, 0:00:00")
+    glances.overrides["sensors"] = (
+        200,
+        [
+            {"label": "Core 0", "type": "temperature_core", "value": 127},
+            {"label": "Core 1", "type": "temperature_core", "value": 49},
+        ],
+    )
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.overrides["network"] = (
+            200,
+            [{**item, "bytes_recv_gauge": 1.7e308} for item in network],
+        )
+        now[0] += 60
+        sample = await client.async_fetch()
+    assert sample.cpu_percent is None
+    assert sample.memory_percent is None
+    assert sample.memory_total_bytes == mem["total"]
+    assert sample.disk_percent is None
+    assert sample.disk_used_bytes is None
+    assert sample.disk_total_bytes == fs[0]["size"]
+    assert sample.network_rx_bytes_per_second is None
+    assert sample.network_tx_bytes_per_second is not None
+    assert sample.boot_time is None
+    assert sample.temperature_celsius == 49
+
+
 async def test_auth(glances: FakeGlances) -> None:
     """/status is open, so a missing password shows on the data endpoints: InvalidAuth."""
     glances.auth = aiohttp.BasicAuth("glances", "pw").encode()
@@ -321,9 +445,16 @@ def test_boot_time_is_stable() -> None:
         ("1 day, 0:00:01", 86401),
         ("3 days, 10:25:20", 3 * 86400 + 37520),
         ("400 days, 23:59:59", 400 * 86400 + 86399),
+        ("999999 days, 23:59:59", 999999 * 86400 + 86399),
         ("soon", None),
         ("1:2:3", None),
         ("", None),
+        ("1" * 30 + " days, 1:00:00", None),  # beyond any boot time: unreadable
+        ("1000000 days, 0:00:00", None),
+        ("1" * 400 + ":00:00", None),
+        ("24:00:00", None),
+        ("1:60:00", None),
+        ("٣:00:00", None),  # digits of another script
     ],
 )
 def test_parse_uptime(text: str, seconds: int | None) -> None:
@@ -360,8 +491,9 @@ def test_plugin_shapes() -> None:
             "junk",
         ]
     )
-    assert rx == {"eth0": 10, "eth1": 7}
-    assert tx == {"eth0": 5}
+    # Every interface is kept here; the rate counts the physical ones (test_agents_readings).
+    assert rx == {"eth0": 10, "docker0": 99, "eth1": 7}
+    assert tx == {"eth0": 5, "docker0": 99}
 
 
 async def test_counter_reset_gives_no_rate(glances: FakeGlances) -> None:
@@ -375,6 +507,17 @@ async def test_counter_reset_gives_no_rate(glances: FakeGlances) -> None:
         sample = await client.async_fetch()
     assert sample.network_rx_bytes_per_second is None
     assert sample.network_tx_bytes_per_second is None
+
+
+async def test_no_rate_without_time_passing(glances: FakeGlances) -> None:
+    """Two polls at the same instant, or with our clock gone back, give no rate."""
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.round = "v4_second"
+        assert (await client.async_fetch()).network_rx_bytes_per_second is None
+        now[0] -= 30
+        assert (await client.async_fetch()).network_rx_bytes_per_second is None
 
 
 async def test_mocks_for_home_assistant_tests(

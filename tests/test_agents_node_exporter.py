@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import reduce
 import gzip
+import itertools
 import math
 from operator import add
 from pathlib import Path
+import random
+import tracemalloc
+import zlib
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +22,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
+from custom_components.homelab_metrics.agents import node_exporter
 from custom_components.homelab_metrics.agents.base import (
     MAX_PAYLOAD_BYTES,
     AgentConfig,
@@ -26,12 +31,23 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidResponse,
 )
 from custom_components.homelab_metrics.agents.node_exporter import (
+    MAX_ESCAPES,
+    MAX_LABELS,
+    MAX_LINE_BYTES,
+    MAX_SERIES,
+    MAX_SERIES_BYTES,
+    SLICE_BYTES,
+    STEP_BYTES,
     NodeExporterClient,
+    async_parse_metrics,
     build_sample,
-    is_physical,
-    parse_labels,
+    label_text,
+    parse_line,
+    parse_lines,
     parse_metrics,
+    wanted_lines,
 )
+from custom_components.homelab_metrics.agents.readings import is_physical, plausible
 
 from .agent_mocks import (
     NODE_EXPORTER_CONTENT_TYPE,
@@ -40,7 +56,7 @@ from .agent_mocks import (
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import serve
+from .fake_server import probe_loop_steps, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
 UPSTREAM = (
@@ -50,6 +66,9 @@ UPSTREAM = (
     / "node_exporter_upstream_e2e_output.txt"
 )
 PAYLOADS = sorted(FIXTURES.glob("*.txt")) + ([UPSTREAM] if UPSTREAM.exists() else [])
+
+NOW = 1_764_000_000
+"""2025-11-24T16:00:00Z: the poller's clock in tests that need a plausible one."""
 
 type Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -79,6 +98,9 @@ def test_scanner_matches_prometheus_client(path: Path) -> None:
     text = path.read_text()
     ref = reference(text)
     snap = parse_metrics(text)
+    assert (
+        parse_lines(wanted_lines(text.encode())) == snap
+    )  # the two steps, as benchmarked
 
     cpu = [
         (labels, v)
@@ -159,17 +181,19 @@ def test_sample_from_two_real_scrapes() -> None:
     """Rates from the second scrape; percentages as df and free(1) compute them."""
     text_1, text_2 = fixture("metrics_1.txt"), fixture("metrics_2.txt")
     first, second = parse_metrics(text_1), parse_metrics(text_2)
-    start = build_sample(first, None, timestamp=1)
+    # The poller's clock reads what the exporter's did (boot times are checked against it).
+    start = build_sample(first, None, timestamp=int(first.gauges["node_time_seconds"]))
     assert start.cpu_percent is None
     assert start.network_rx_bytes_per_second is None
     assert start.network_tx_bytes_per_second is None
     assert start.memory_percent is not None
-    # A wrong poller clock must not matter: the exporter's own clock times the counters.
-    sample = build_sample(second, first, timestamp=2, elapsed=1000.0)
-
     ref, ref_before = reference(text_2), reference(text_1)
     elapsed = ref[("node_time_seconds", ())] - ref_before[("node_time_seconds", ())]
     assert 1 < elapsed < 60
+    # The poller's measure includes network delays; the exporter's own clock, which agrees
+    # within a factor of two, times the counters.
+    now = int(second.gauges["node_time_seconds"])
+    sample = build_sample(second, first, timestamp=now, elapsed=elapsed * 1.9)
     total = ref[("node_memory_MemTotal_bytes", ())]
     avail = ref[("node_memory_MemAvailable_bytes", ())]
     assert sample.memory_percent == pytest.approx(100 * (1 - avail / total))
@@ -216,7 +240,7 @@ def test_sample_from_two_real_scrapes() -> None:
     assert sample.load_5m == ref[("node_load5", ())]
     assert sample.load_15m == ref[("node_load15", ())]
     assert sample.boot_time == int(ref[("node_boot_time_seconds", ())])
-    assert sample.timestamp == 2
+    assert sample.timestamp == now
     assert sample.temperature_celsius is None  # a VM has no sensors: missing, never 0
 
 
@@ -232,6 +256,37 @@ def test_rate_time_from_the_poller_without_node_time_seconds() -> None:
     )
     assert build_sample(after, before, timestamp=0).network_rx_bytes_per_second is None
     assert build_sample(after, before, timestamp=0, elapsed=0).network_rx_bytes_per_second is None  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("exporter_seconds", "elapsed", "rate"),
+    [
+        (0.001, 60, 1000 / 60),  # 1,000,000 B/s before
+        (59.5, 60, 1000 / 59.5),  # the exporter's clock, without our network delay
+        (30, 60, 1000 / 30),  # a factor of two still agrees
+        (29.9, 60, 1000 / 60),
+        (120, 60, 1000 / 120),
+        (120.1, 60, 1000 / 60),
+        (-60, 60, 1000 / 60),  # the exporter's clock went back
+        (60, -60, None),  # ours went back: no time, no rate
+    ],
+)
+def test_rate_time_from_the_exporter_only_when_both_clocks_agree(
+    exporter_seconds: float, elapsed: float, rate: float | None
+) -> None:
+    """node_time_seconds times the rate only within a factor of two of the poller's time."""
+    before = parse_metrics(
+        'node_network_receive_bytes_total{device="eth0"} 1000\n'
+        "node_time_seconds 1764000000\n"
+    )
+    after = parse_metrics(
+        'node_network_receive_bytes_total{device="eth0"} 2000\n'
+        f"node_time_seconds {1764000000 + exporter_seconds}\n"
+    )
+    sample = build_sample(after, before, timestamp=NOW, elapsed=elapsed)
+    assert sample.network_rx_bytes_per_second == (
+        pytest.approx(rate) if rate is not None else None
+    )
 
 
 def test_cpu_busy_percent_and_counter_reset() -> None:
@@ -267,15 +322,7 @@ def test_cpu_busy_percent_and_counter_reset() -> None:
 
 
 def test_which_interfaces_count() -> None:
-    """Physical links count once; bridges, bonds, VLANs, containers and tunnels do not."""
-    for name in ("eth0", "enp3s0", "eno1", "wlan0", "wlp2s0", "ens18", "enx0c37960a"):
-        assert is_physical(name), name
-    for name in (
-        "lo", "veth12ab", "docker0", "br-5f2a", "br0", "vmbr0", "virbr0", "bond0",
-        "bond0.20", "eth0.100", "vlan20", "tailscale0", "wg0", "tun0", "tap101i0",
-        "fwpr101p0", "cali7b3", "flannel.1", "cni0", "lxcbr0", "ifb0", "zt5u4y",
-    ):  # fmt: skip
-        assert not is_physical(name), name
+    """A real server's bridges, bonds and containers are left out of the rates."""
     text = fixture("amd_server.txt")
     before = parse_metrics(text)
     # Two seconds later every counter has grown by the same 2000 bytes.
@@ -376,9 +423,14 @@ def test_malformed_lines_are_skipped(text: str) -> None:
 
 def test_scanner_details() -> None:
     """Escapes, label order, exponents, NaN, timestamps, CRLF and a truncated last line."""
-    labels, end = parse_labels('x{a="q\\"uote",b="back\\\\slash\\n"} 1', 1)
-    assert labels == {"a": 'q"uote', "b": "back\\slash\n"}
-    assert end == len('x{a="q\\"uote",b="back\\\\slash\\n"}')
+    parsed = parse_line(b'x{a="q\\"uote", b = "back\\\\slash\\n",} 1 1700000000000\r')
+    assert parsed is not None
+    name, labels, value = parsed
+    assert (name, value) == (b"x", 1.0)
+    assert {k: label_text(v) for k, v in labels.items()} == {
+        b"a": 'q"uote',
+        b"b": "back\\slash\n",
+    }
     text = (
         'node_filesystem_avail_bytes{mountpoint="/",device="/dev/sda1"} 1.5e+09 1700000000000\r\n'
         'node_filesystem_size_bytes{device="/dev/sda1",mountpoint="/"} 4E9\r\n'
@@ -411,6 +463,173 @@ def test_scanner_details() -> None:
     assert cut.gauges == {"node_load1": 0.25}
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "plain",
+        "",
+        'q\\"uote',
+        "back\\\\slash",
+        "new\\nline",
+        "\\\\n",  # an escaped backslash, then a plain n
+        "\\\\\\n",  # an escaped backslash, then an escaped newline
+        '\\\\\\"',
+        "unknown \\t escape",
+        "\\\\" * 8,  # as many backslashes as a line may hold
+        "ünïcödé",
+    ],
+)
+def test_label_escapes_as_prometheus_client(raw: str) -> None:
+    """Label values are unescaped exactly as the reference parser does."""
+    line = f'node_hwmon_sensor_label{{chip="c",label="{raw}",sensor="temp1"}} 1\n'
+    expected = series(reference(line), "node_hwmon_sensor_label")[0][0]["label"]
+    assert parse_metrics(line).sensor_labels == {("c", "temp1"): expected}
+
+
+def test_wanted_line_longer_than_the_cap_is_skipped() -> None:
+    """A line over MAX_LINE_BYTES is not read (it cost seconds of quadratic scanning before).
+
+    Legit lines are under 300 bytes; a path label may reach 4 KiB and is still read.
+    """
+    long_path = "/" + "d" * 4094
+    escapes = "\\\\" * (256 * 1024)  # 512 KiB of escaped backslashes
+    text = (
+        f'node_hwmon_sensor_label{{chip="c",label="{escapes}",sensor="temp1"}} 1\n'
+        f'node_hwmon_sensor_label{{chip="c",label="{"x" * MAX_LINE_BYTES}",sensor="temp2"}} 1\n'
+        f'node_filesystem_size_bytes{{device="{long_path}",mountpoint="/"}} 100\n'
+        f'node_filesystem_free_bytes{{device="{long_path}",mountpoint="/"}} 50\n'
+        f'node_filesystem_avail_bytes{{device="{long_path}",mountpoint="/"}} 40\n'
+        'node_hwmon_sensor_label{chip="c",label="Core 0",sensor="temp3"} 1\n'
+    )
+    snap = parse_metrics(text)
+    assert snap.sensor_labels == {("c", "temp3"): "Core 0"}
+    assert snap.root_fs == {"size": 100, "free": 50, "avail": 40}
+
+
+def test_line_bounds() -> None:
+    """Escapes, labels and digits per line are bounded; a line past a bound is not read."""
+    line = 'node_hwmon_sensor_label{{chip="c",label="{}",sensor="t"{}}} {}'
+    escaped = "\\\\" * (MAX_ESCAPES // 2)
+    assert parse_line(line.format(escaped, "", "1").encode()) is not None
+    assert parse_line(line.format(escaped + "\\n", "", "1").encode()) is None
+    extra = "".join(f',l{i}="v"' for i in range(MAX_LABELS - 3))
+    assert parse_line(line.format("", extra, "1").encode()) is not None
+    assert parse_line(line.format("", extra + ',x="v"', "1").encode()) is None
+    number = "1" * 64
+    assert parse_line(line.format("", "", number).encode()) == (
+        b"node_hwmon_sensor_label",
+        {b"chip": b"c", b"label": b"", b"sensor": b"t"},
+        float(number),
+    )
+    assert parse_line(line.format("", "", number + "1").encode()) is None
+    assert parse_line(line.format("", "", "0x10").encode()) is None
+
+
+def test_scan_across_slices() -> None:
+    """Wanted lines are found wherever the scan's slices end, around lines of any length."""
+    rng = random.Random(8)
+    parts, expected = [], {}
+    for i in range(300):
+        filler = "#" + "x" * rng.choice([0, 10, 1000, SLICE_BYTES - 40, 70_000])
+        parts += [filler, f'node_network_receive_bytes_total{{device="eth{i}"}} {i}']
+        expected[f"eth{i}"] = i
+    body = "\n".join(parts) + "\n"
+    assert len(body) > 20 * SLICE_BYTES
+    assert parse_metrics(body).rx == expected
+    assert parse_metrics(body[:-1]).rx == {
+        k: v for k, v in expected.items() if k != "eth299"
+    }
+
+
+def test_too_many_wanted_series_are_refused() -> None:
+    """More lines of the series we read than any server sends: InvalidResponse, bounded work."""
+    line = 'node_cpu_seconds_total{cpu="0",mode="idle"} 1\n'
+    snap = parse_metrics(line * MAX_SERIES + "node_unwanted_series 1\n" * 1000)
+    assert snap.cpu_total == MAX_SERIES
+    with pytest.raises(InvalidResponse, match="more than"):
+        parse_metrics(line * (MAX_SERIES + 1))
+    long_line = f'node_hwmon_sensor_label{{label="{"x" * 1000}"}} 1\n'
+    lines = MAX_SERIES_BYTES // (len(long_line) - 1)  # counted without their newline
+    assert len(parse_metrics(long_line * lines).sensor_labels) == 1
+    with pytest.raises(InvalidResponse, match="more than"):
+        parse_metrics(long_line * (lines + 1))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "missing"),
+    [
+        ("", "node_boot_time_seconds 1e12\n", ["boot_time"]),
+        ("", "node_boot_time_seconds 1e300\n", ["boot_time"]),
+        (  # available above the total: -400 % before
+            "",
+            "node_memory_MemTotal_bytes 8e9\nnode_memory_MemAvailable_bytes 40e9\n",
+            ["memory_percent", "memory_used_bytes"],
+        ),
+        (  # a negative total: 150 % before
+            "",
+            "node_memory_MemTotal_bytes -8e9\nnode_memory_MemAvailable_bytes 4e9\n",
+            ["memory_percent", "memory_used_bytes", "memory_total_bytes"],
+        ),
+        (  # OverflowError (int of an infinite difference) before
+            "",
+            "node_memory_MemTotal_bytes 1e308\nnode_memory_MemAvailable_bytes -1e308\n",
+            ["memory_percent", "memory_used_bytes", "memory_total_bytes"],
+        ),
+        (
+            "",
+            'node_filesystem_size_bytes{device="d",mountpoint="/"} 1e300\n'
+            'node_filesystem_free_bytes{device="d",mountpoint="/"} 1e299\n'
+            'node_filesystem_avail_bytes{device="d",mountpoint="/"} 1e299\n',
+            ["disk_percent", "disk_used_bytes", "disk_total_bytes"],
+        ),
+        (
+            "",
+            'node_filesystem_size_bytes{device="d",mountpoint="/"} 100\n'
+            'node_filesystem_free_bytes{device="d",mountpoint="/"} 150\n'
+            'node_filesystem_avail_bytes{device="d",mountpoint="/"} 140\n',
+            ["disk_percent", "disk_used_bytes"],
+        ),
+        (  # user time went back by more than idle grew: clamped to 0 % before
+            'node_cpu_seconds_total{cpu="0",mode="idle"} 100\n'
+            'node_cpu_seconds_total{cpu="0",mode="user"} 50\n',
+            'node_cpu_seconds_total{cpu="0",mode="idle"} 130\n'
+            'node_cpu_seconds_total{cpu="0",mode="user"} 30\n',
+            ["cpu_percent"],
+        ),
+        (
+            "",
+            'node_hwmon_chip_names{chip="c",chip_name="coretemp"} 1\n'
+            'node_hwmon_temp_celsius{chip="c",sensor="temp1"} 127\n',
+            ["temperature_celsius"],
+        ),
+        ("node_load1 1\n", "node_load1 -1\nnode_load5 +Inf\n", ["load_1m", "load_5m"]),
+    ],
+)
+def test_implausible_figures_are_missing(
+    before: str, after: str, missing: list[str]
+) -> None:
+    """A figure that cannot be true is missing, never clamped, and none raises."""
+    base = (
+        "node_memory_MemTotal_bytes 8e9\n"
+        "node_memory_MemAvailable_bytes 2e9\n"
+        "node_load1 0.5\n"
+        "node_load5 0.5\n"
+    )
+    sample = build_sample(
+        parse_metrics(base + after),
+        parse_metrics(base + before),
+        timestamp=NOW,
+        elapsed=60,
+    )
+    for field in missing:
+        assert getattr(sample, field) is None, field
+    assert sample == plausible(sample)
+    if "load_1m" not in missing:
+        assert sample.load_1m == 0.5  # the others stay
+    if "memory_total_bytes" not in missing:
+        assert sample.memory_total_bytes is not None
+
+
 def test_missing_root_mountpoint() -> None:
     """No filesystem at "/" (collector off, or only other mounts): no disk figures."""
     snap = parse_metrics(
@@ -433,6 +652,8 @@ class Agent:
         self.content_type = NODE_EXPORTER_CONTENT_TYPE
         self.status = 200
         self.gzip = False
+        self.content_encoding: str | None = None
+        """Sent as Content-Encoding with the body as it is (already encoded)."""
         self.stream = False
         self.auth: str | None = None
         self.port = 0
@@ -447,6 +668,8 @@ class Agent:
         if self.gzip and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
+        if self.content_encoding is not None:
+            headers["Content-Encoding"] = self.content_encoding
         if self.stream:
             # Chunked, without Content-Length: only counting the bytes can catch it.
             response = web.StreamResponse(status=self.status, headers=headers)
@@ -497,6 +720,7 @@ async def test_client_polls_gzip(agent: Agent) -> None:
         parse_metrics(fixture("metrics_2.txt")),
         parse_metrics(fixture("metrics_1.txt")),
         timestamp=1060,
+        elapsed=60,
     )
     assert second == expected
     assert second.cpu_percent is not None
@@ -527,6 +751,143 @@ async def test_client_payload_over_the_cap(agent: Agent, stream: bool) -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidResponse, match="too large|larger"):
             await client_for(session, agent.port).async_fetch()
+
+
+def gzip_bomb(mib: int) -> bytes:
+    """A gzip stream of mib MiB of zeros (about 1 kB per MiB)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(mib)) + compressor.flush()
+
+
+async def test_client_gzip_bomb_inflates_no_further_than_the_cap(agent: Agent) -> None:
+    """A small gzip body that inflates to 32 MiB is refused after inflating at most the cap.
+
+    aiohttp inflates each chunk it receives whole, in one step of the event loop (a 0.5 MB body
+    stalled it for 0.65 s and allocated twice what it inflated), so the client inflates itself.
+    """
+    agent.body = gzip_bomb(32)
+    agent.content_encoding = "gzip"
+    async with aiohttp.ClientSession() as session:
+        tracemalloc.start()
+        try:
+            with pytest.raises(InvalidResponse, match="inflates to more than"):
+                await client_for(session, agent.port).async_fetch()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MAX_PAYLOAD_BYTES
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("deflate", zlib.compress),
+        (
+            "deflate",
+            lambda body: zlib.compress(body)[2:-4],
+        ),  # raw deflate, as some send it
+        ("x-gzip", gzip.compress),
+        ("identity", lambda body: body),
+    ],
+)
+async def test_client_content_encodings(
+    agent: Agent, encoding: str, encode: Callable[[bytes], bytes]
+) -> None:
+    """gzip, zlib and raw deflate bodies are inflated; the Sample is the plain body's."""
+    plain = agent.body
+    agent.body, agent.content_encoding = encode(plain), encoding
+    async with aiohttp.ClientSession() as session:
+        sample = await client_for(session, agent.port).async_fetch()
+    assert sample == build_sample(parse_metrics(plain), None, timestamp=1000)
+    assert agent.seen[0].headers["Accept-Encoding"] == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("br", b"\x0b\x02\x80", "unsupported Content-Encoding 'br'"),
+        ("gzip", b"\x1f\x8bnot gzip at all", "not valid gzip"),
+    ],
+)
+async def test_client_unreadable_encodings(
+    agent: Agent, encoding: str, body: bytes, message: str
+) -> None:
+    """An encoding we did not offer, or a broken stream, is InvalidResponse."""
+    agent.body, agent.content_encoding = body, encoding
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(InvalidResponse, match=message):
+            await client_for(session, agent.port).async_fetch()
+
+
+def adversarial_body() -> bytes:
+    """3.5 MiB of a real scrape's lines after one 512 KiB line of escaped backslashes."""
+    escapes = b"\\\\" * (256 * 1024)
+    line = b'node_hwmon_sensor_label{chip="c",label="' + escapes + b'",sensor="t"} 1\n'
+    scrape = (FIXTURES / "metrics_1.txt").read_bytes()
+    return line + scrape * (7 * (1 << 19) // len(scrape))
+
+
+@pytest.mark.parametrize(
+    ("body", "fewest", "most"),
+    [
+        (lambda: (FIXTURES / "metrics_1.txt").read_bytes(), 0, 2),
+        (adversarial_body, 4 * (1 << 20) // (SLICE_BYTES + MAX_LINE_BYTES), 1000),
+        (  # more lines than one step parses, in a body of one slice
+            lambda: b'node_network_receive_bytes_total{device="eth0"} 1\n' * 1000,
+            1000 * (50 + 100) // (STEP_BYTES + MAX_LINE_BYTES + 100),
+            1000,
+        ),
+    ],
+    ids=["real scrape", "4 MiB", "many lines"],
+)
+async def test_parse_lets_the_loop_run_between_steps(
+    monkeypatch: pytest.MonkeyPatch, body: Callable[[], bytes], fewest: int, most: int
+) -> None:
+    """A big body is parsed in steps, a real scrape in one or two (main parsed any in one).
+
+    Between two turns of another task, the parse matched at most STEP_BYTES of lines (plus the
+    line that crossed it) and scanned one slice.
+    """
+    parsed = [0]
+
+    def counting(line: bytes) -> tuple[bytes, dict[bytes, bytes], float] | None:
+        parsed[0] += len(line) + 100
+        return parse_line(line)
+
+    monkeypatch.setattr(node_exporter, "parse_line", counting)
+    turns: list[int] = []
+    done = False
+
+    async def other_task() -> None:
+        while not done:
+            turns.append(parsed[0])
+            await asyncio.sleep(0)
+
+    data = body()
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    turns.clear()
+    snap = await async_parse_metrics(data)
+    done = True
+    await task
+    assert snap == parse_metrics(data)
+    assert fewest <= len(turns) <= most
+    steps = [after - before for before, after in itertools.pairwise([0, *turns])]
+    assert max(steps, default=0) <= STEP_BYTES + MAX_LINE_BYTES + 100
+
+
+async def test_client_poll_keeps_the_event_loop_free(agent: Agent) -> None:
+    """No loop step of a poll of a 4 MiB adversarial body comes near a second.
+
+    Before, its 512 KiB line alone held the loop for seconds. benchmarks/parse.py measures the
+    longest step (a few ms); this bound is generous so that a loaded machine cannot fail it.
+    """
+    agent.body = adversarial_body()
+    async with aiohttp.ClientSession() as session, probe_loop_steps() as steps:
+        sample = await client_for(session, agent.port).async_fetch()
+    assert sample.memory_percent is not None
+    assert steps.longest < 0.5
 
 
 async def test_client_auth(agent: Agent) -> None:

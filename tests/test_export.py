@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.homelab_metrics.export import (
-    FORMATS,
+from custom_components.homelab_metrics.agents.base import Sample
+from custom_components.homelab_metrics.export.choices import ExportFormat
+from custom_components.homelab_metrics.export.writers import (
     CsvExportWriter,
     ExportMeta,
     JsonExportWriter,
@@ -29,6 +30,7 @@ from custom_components.homelab_metrics.export import (
     safe_filename,
 )
 from custom_components.homelab_metrics.history.metrics import Tier, columns_for
+from custom_components.homelab_metrics.history.store import HistoryStore
 
 # The headers exactly as DESIGN.md spells them.
 RAW_HEADER = "timestamp,cpu_percent,memory_percent,disk_percent,load_1m,network_rx_bytes_per_second,network_tx_bytes_per_second,temperature_celsius"
@@ -184,6 +186,32 @@ def test_json_parses_back_to_the_same_values(tier: Tier) -> None:
                 assert type(point[column]) is int
 
 
+@pytest.mark.parametrize("tier", list(Tier))
+def test_data_points_are_what_the_json_file_holds(tier: Tier) -> None:
+    """Built straight from rows, the data points equal the file's, value for value and type for type."""
+    rows: list[tuple[Any, ...]] = random_rows(
+        tier, 300, seed=20 + list(Tier).index(tier)
+    )
+    width = len(columns_for(tier)) - 1
+    rows += [
+        (T0 + 400 * 3600, "=1+1", *[1] * (width - 1)),
+        (T0 + 401 * 3600, b"bytes", *[True] * (width - 1)),
+        (T0 + 402 * 3600 + 0.5, *[-0.0] * width),
+    ]
+    meta = {"tz": BERLIN, "tz_name": "Europe/Berlin"}
+    document = json.loads(export("json", tier, [rows[:10], rows[10:]], **meta))
+    points = JsonExportWriter(tier, make_meta(tier, **meta)).data_points(rows)
+    assert points == document["data_points"]
+    # json.dumps tells 1 from 1.0 and -0.0 from 0.0, which == does not.
+    assert json.dumps(points) == json.dumps(document["data_points"])
+
+
+def test_data_points_refuse_rows_of_the_wrong_width() -> None:
+    writer = JsonExportWriter(Tier.RAW, make_meta(Tier.RAW))
+    with pytest.raises(ValueError, match="columns"):
+        writer.data_points([(T0, 1.0, 2.0)])
+
+
 def test_json_metadata() -> None:
     document = json.loads(export("json", Tier.HOURLY, [], range_="7d"))
     assert document == {
@@ -329,15 +357,12 @@ def test_rows_of_the_wrong_width_are_refused() -> None:
             writer.write([(T0, *[1.0] * 8)])
 
 
-def test_formats_and_writers() -> None:
-    assert FORMATS["csv"].content_type == "text/csv; charset=utf-8"
-    assert FORMATS["json"].content_type == "application/json; charset=utf-8"
-    assert {f.extension for f in FORMATS.values()} == {"csv", "json"}
+def test_a_writer_per_format() -> None:
     assert isinstance(
-        make_writer("csv", Tier.RAW, make_meta(Tier.RAW)), CsvExportWriter
+        make_writer(ExportFormat.CSV, Tier.RAW, make_meta(Tier.RAW)), CsvExportWriter
     )
     assert isinstance(
-        make_writer("json", Tier.RAW, make_meta(Tier.RAW)), JsonExportWriter
+        make_writer(ExportFormat.JSON, Tier.RAW, make_meta(Tier.RAW)), JsonExportWriter
     )
     with pytest.raises(ValueError, match="xml"):
         make_writer("xml", Tier.RAW, make_meta(Tier.RAW))
@@ -452,3 +477,51 @@ def test_million_rows_in_flat_memory(fmt: str) -> None:
     # Every row is at least its timestamp and seven values.
     assert total > rows * len("2025-11-24T16:00:00+01:00,1,1,1,1,1,1,1")
     assert peak < 5 * 1024 * 1024, f"peak traced memory {peak / 1024 / 1024:.1f} MB"
+
+
+async def test_store_count_is_the_writers_row_count(store: HistoryStore) -> None:
+    """The SQL count a response gives as `rows` equals the rows a writer of the same export writes.
+
+    The history has rolled-up hours and days, hours and days not rolled up yet (newer polls and a
+    late one for a rolled-up hour), the hour and day holding now, and windows that cut buckets.
+    """
+    now = T0 + 2 * 86_400 + 1_800
+    samples = [
+        Sample(timestamp=ts, cpu_percent=float(ts % 11), memory_percent=None)
+        for ts in range(T0 - 3 * 86_400, T0 + 86_400, 600)
+    ]
+    await store.async_add_many("a", samples)
+    await store.async_rollup(T0 + 86_400)
+    await store.async_add_many(
+        "a",
+        [
+            *(
+                Sample(timestamp=ts, cpu_percent=1.0)
+                for ts in range(T0 + 86_400, now, 900)
+            ),
+            Sample(timestamp=T0 - 3_600 + 7, cpu_percent=99.0),
+        ],
+    )
+    windows = [
+        (T0 - 4 * 86_400, now + 1),
+        (T0 - 86_400 + 1_234, T0 + 86_400 + 5_678),
+        (T0 + 86_400, now + 1),
+        (now - 600, now + 1),
+        (T0 - 10 * 86_400, T0 - 9 * 86_400),
+    ]
+    counts: dict[tuple[Tier, int, int], int] = {}
+    for tier in Tier:
+        for start, end in windows:
+            for batch_size in (3, 2000):
+                writer = make_writer(ExportFormat.CSV, tier, make_meta(tier))
+                batches = store.async_query(
+                    "a", tier, start, end, batch_size=batch_size, now=now
+                )
+                async for _chunk in aiter_export(writer, batches):
+                    pass
+                counted = await store.async_count("a", tier, start, end, now=now)
+                assert counted == writer.rows, (tier, start - T0, end - T0, batch_size)
+                counts[tier, start, end] = counted
+    # Nothing after T0 + 1 day is rolled up: its 24 hours and the hour holding now are computed.
+    assert counts[Tier.HOURLY, T0 + 86_400, now + 1] == 25
+    assert counts[Tier.RAW, T0 - 10 * 86_400, T0 - 9 * 86_400] == 0

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from custom_components.homelab_metrics.export.choices import ExportRange
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history.ranges import (
     RETENTION_SECONDS,
-    ExportRange,
     InvalidWindow,
     parse_timestamp,
     resolve,

@@ -19,24 +19,15 @@ from custom_components.homelab_metrics.history.metrics import (
     METRICS,
     Tier,
 )
-from custom_components.homelab_metrics.history.store import (
-    DAILY_RETENTION,
-    HOURLY_RETENTION,
-    RAW_RETENTION,
-    HistoryStore,
-    HourlyBucket,
-    MetricAggregate,
-)
+from custom_components.homelab_metrics.history.ranges import RETENTION_SECONDS
+from custom_components.homelab_metrics.history.store import HistoryStore
 
-from .history_common import (
-    DAY,
-    HOUR,
-    T0,
-    Row,
-    rows,
-)
+from .history_common import DAY, HOUR, T0, Row, mark_days, rows, write_buckets
 
 KEYS = [m.key for m in METRICS]
+RAW_RETENTION = RETENTION_SECONDS[Tier.RAW]
+HOURLY_RETENTION = RETENTION_SECONDS[Tier.HOURLY]
+DAILY_RETENTION = RETENTION_SECONDS[Tier.DAILY]
 
 
 def table(path: Path, name: str) -> list[Row]:
@@ -181,7 +172,6 @@ async def test_dst_day_lengths(
     await store.async_add_many("a", polls)
     now = day + 30 * HOUR
     await store.async_rollup(now)
-    assert store.day_bounds(day + HOUR) == (day, day + hours * HOUR)
     daily = await rows(store, Tier.DAILY, day - DAY, now, now=now)
     starts = [r[0] for r in daily]
     assert day in starts
@@ -206,8 +196,12 @@ async def test_catch_up_after_a_week_down(store: HistoryStore) -> None:
     assert (stats.hours, stats.days) == (len(hours), len(complete_days))
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM dirty_hours").fetchone()[0] == 0
-    # Raw rows more than 7 days old were pruned only now, after their hours were rolled.
-    assert stats.pruned == sum(1 for s in samples if s.timestamp < now - RAW_RETENTION)
+    # Raw rows more than 7 days older than the newest sample were pruned only now, after their
+    # hours were rolled.
+    newest = samples[-1].timestamp
+    assert stats.pruned == sum(
+        1 for s in samples if s.timestamp < newest - RAW_RETENTION
+    )
     assert_rows_match(
         await rows(store, Tier.HOURLY, T0, now, now=now),
         expected_buckets(samples, hour_of),
@@ -266,18 +260,22 @@ async def test_late_sample_older_than_raw_retention_keeps_the_hour(
         "a", [Sample(timestamp=T0 + i * 60, cpu_percent=10.0) for i in range(60)]
     )
     now = T0 + 8 * DAY
+    await store.async_add("a", Sample(timestamp=now, cpu_percent=10.0))
     await store.async_rollup(now)
     assert await rows(store, Tier.RAW, T0, T0 + HOUR) == []
-    before = table(store.path, "hourly")
+    before = [row for row in table(store.path, "hourly") if row[1] == T0]
     await store.async_add("a", Sample(timestamp=T0 + 30, cpu_percent=99.0))
     await store.async_rollup(now + HOUR)
-    assert table(store.path, "hourly") == before
+    assert [row for row in table(store.path, "hourly") if row[1] == T0] == before
     # The stray row is pruned like any other old raw row.
     assert await rows(store, Tier.RAW, T0, T0 + HOUR) == []
 
 
 async def test_retention_boundaries(store: HistoryStore) -> None:
-    """Raw 7 days, hourly 90 days, daily 400 days, each to the second."""
+    """Raw 7 days, hourly 90 days, daily 400 days, each to the second before the rollup's time.
+
+    That is the newest sample's time, or the rollup's own when the newest is stamped later.
+    """
     now = T0 + 1000 * DAY
     raw_cut, hourly_cut, daily_cut = (
         now - RAW_RETENTION,
@@ -291,23 +289,24 @@ async def test_retention_boundaries(store: HistoryStore) -> None:
     )
     await store.async_add_many(
         "a",
-        [Sample(timestamp=ts, cpu_percent=1.0) for ts in (raw_cut - 1, raw_cut)],
-    )
-    bucket = {"cpu_percent": MetricAggregate(avg=1.0, min=1.0, max=1.0, count=1)}
-    await store.async_import_hourly(
-        "a",
         [
-            HourlyBucket(timestamp=ts, samples=1, metrics=bucket)
-            for ts in (hourly_cut - HOUR, hourly_cut)
+            Sample(timestamp=ts, cpu_percent=1.0)
+            for ts in (raw_cut - 1, raw_cut, now + HOUR)
         ],
     )
-    with sqlite3.connect(store.path) as conn:
-        columns = ", ".join(f"cpu_percent_{s}" for s in ("avg", "min", "max", "n"))
-        conn.executemany(
-            f"INSERT INTO daily (server_id, ts, {columns}, samples) "
-            "VALUES ('a', ?, 1, 1, 1, 1, 1)",
-            [(daily_cut - DAY,), (daily_cut,)],
-        )
+    one = {"cpu_percent": (1.0, 1.0, 1.0, 1)}
+    write_buckets(
+        store.path,
+        Tier.HOURLY,
+        "a",
+        [(ts, 1, one) for ts in (hourly_cut - HOUR, hourly_cut)],
+    )
+    write_buckets(
+        store.path,
+        Tier.DAILY,
+        "a",
+        [(ts, 1, one) for ts in (daily_cut - DAY, daily_cut)],
+    )
     await store.async_rollup(now)
     assert [r[0] for r in await rows(store, Tier.RAW, 0, now)] == [raw_cut]
     # The hours that raw rows just made are recent; the imported old ones meet the cut.
@@ -329,6 +328,7 @@ async def test_unrolled_raw_rows_are_kept(store: HistoryStore) -> None:
         # Simulates a clock that jumped: the hour is complete only by a later rollup.
         assert conn.execute("SELECT COUNT(*) FROM dirty_hours").fetchone()[0] == 1
     assert len(await rows(store, Tier.RAW, old, old + HOUR)) == 60
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=2.0))
     await store.async_rollup(T0)
     # Rolled first, then pruned: the hour survives in the hourly tier.
     assert await rows(store, Tier.RAW, old, old + HOUR) == []
@@ -349,27 +349,22 @@ async def test_prune_keeps_raw_of_an_unrolled_hour_past_retention(
     assert remaining == [late]
 
 
-async def test_imported_hours_make_days_weighted_by_counts(
+async def test_stored_hours_make_days_weighted_by_counts(
     tmp_path: Path,
 ) -> None:
-    """Imported hours roll up into local days, each metric weighted by its own count."""
+    """Hours without raw rows roll up into local days, each metric weighted by its own count."""
     tz = ZoneInfo("Europe/Berlin")
     store = HistoryStore(tmp_path / "h.db", time_zone="Europe/Berlin")
     await store.async_open()
     day = int(datetime(2025, 3, 30, tzinfo=tz).timestamp())
     buckets = []
     for i, hour in enumerate(range(day, day + 23 * HOUR, HOUR)):
-        metrics = {
-            "cpu_percent": MetricAggregate(avg=i, min=i - 1, max=i + 1, count=60)
-        }
+        stats = {"cpu_percent": (i, i - 1, i + 1, 60)}
         if i % 2:
-            metrics["load_1m"] = MetricAggregate(avg=i, min=i, max=i, count=i)
-        buckets.append(HourlyBucket(timestamp=hour, samples=60, metrics=metrics))
-    await store.async_import_hourly("a", buckets)
-    with pytest.raises(ValueError, match="UTC hour"):
-        await store.async_import_hourly(
-            "a", [HourlyBucket(timestamp=day + 1, samples=1, metrics={})]
-        )
+            stats["load_1m"] = (i, i, i, i)
+        buckets.append((hour, 60, stats))
+    write_buckets(store.path, Tier.HOURLY, "a", buckets)
+    mark_days(store.path, "a", [(day, day + 23 * HOUR)])
     stats = await store.async_rollup(day + DAY)
     assert stats.days == 1
     (row,) = await rows(store, Tier.DAILY, day, day + 1, now=day + DAY)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
+from datetime import datetime, time as dtime
 import hashlib
 import logging
 from pathlib import Path
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,25 +28,17 @@ from custom_components.homelab_metrics.history.metrics import (
 )
 from custom_components.homelab_metrics.history.store import (
     SCHEMA_VERSION,
+    THREAD_NAME,
     HistoryStore,
-    HourlyBucket,
-    MetricAggregate,
     StoreClosedError,
 )
 
-from .history_common import (
-    DAY,
-    HOUR,
-    T0,
-    rows,
-)
-
-THREAD_NAME = "homelab_metrics_history"
+from .history_common import DAY, HOUR, T0, mark_days, rows, table_ts, write_buckets
 
 
 def worker_alive() -> bool:
     """Whether a store worker thread is running in this process."""
-    return any(t.name == THREAD_NAME for t in threading.enumerate())
+    return any(t.name.startswith(THREAD_NAME) for t in threading.enumerate())
 
 
 async def test_raw_rows_shape_duplicates_and_batches(store: HistoryStore) -> None:
@@ -145,33 +140,38 @@ async def test_window_without_rows_and_bad_batch_size(store: HistoryStore) -> No
         await rows(store, Tier.RAW, T0, T0 + 1, batch_size=0)
 
 
-async def test_remove_server_ids_and_latest(store: HistoryStore) -> None:
+def servers(path: Path) -> set[str]:
+    """Servers with any stored row, straight from the file."""
+    return {server for kept in table_ts(path).values() for server, _ in kept}
+
+
+async def test_remove_server_and_latest(store: HistoryStore) -> None:
     """Removing a server empties every tier of it and leaves the others alone."""
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
     await store.async_add("b", Sample(timestamp=T0 + 60, cpu_percent=1.0))
     await store.async_add("c", Sample(timestamp=T0 + 30 * 60, cpu_percent=1.0))
     await store.async_rollup(T0 + 2 * DAY)
-    assert await store.async_server_ids() == ["a", "b", "c"]
+    assert servers(store.path) == {"a", "b", "c"}
     await store.async_remove_server("a")
-    assert await store.async_server_ids() == ["b", "c"]
+    assert servers(store.path) == {"b", "c"}
     assert await store.async_latest_ts("a") is None
     assert await store.async_latest_ts("b") == T0 + 60
     with sqlite3.connect(store.path) as conn:
         for name in ("raw", "hourly", "daily", "dirty_hours", "dirty_days"):
             found = conn.execute(f"SELECT COUNT(*) FROM {name} WHERE server_id = 'a'")
             assert found.fetchone()[0] == 0
-    # Raw rows gone (retention), aggregates kept: the newest bucket start is the answer.
-    await store.async_rollup(T0 + 9 * DAY)
-    assert await rows(store, Tier.RAW, T0, T0 + DAY, server="b") == []
-    assert await store.async_latest_ts("b") == T0
-    assert await store.async_server_ids() == ["b", "c"]
+    # Without raw rows, a server's newest bucket start is the answer.
+    write_buckets(store.path, Tier.HOURLY, "d", [(T0 - DAY, 60, {})])
+    write_buckets(store.path, Tier.DAILY, "d", [(T0 - T0 % DAY - DAY, 60, {})])
+    assert await store.async_latest_ts("d") == T0 - DAY
+    await store.async_remove_server("d")
+    assert servers(store.path) == {"b", "c"}
 
 
-async def test_import_hourly_reads_back(store: HistoryStore) -> None:
-    """Imported hours read back with their values and a missing metric as None."""
-    metrics = {"cpu_percent": MetricAggregate(avg=2.0, min=1.0, max=3.0, count=59)}
-    await store.async_import_hourly(
-        "a", [HourlyBucket(timestamp=T0, samples=60, metrics=metrics)]
+async def test_stored_hours_read_back(store: HistoryStore) -> None:
+    """A stored hour reads back with its values, a metric without samples as None."""
+    write_buckets(
+        store.path, Tier.HOURLY, "a", [(T0, 60, {"cpu_percent": (2.0, 1.0, 3.0, 59)})]
     )
     (row,) = await rows(store, Tier.HOURLY, T0, T0 + HOUR, now=T0 + DAY)
     assert row[:4] == (T0, 2.0, 1.0, 3.0)
@@ -234,25 +234,66 @@ async def test_unopenable_path_is_an_error_not_corruption(tmp_path: Path) -> Non
     assert not worker_alive()
 
 
-async def test_migration_from_empty_file_and_newer_version(tmp_path: Path) -> None:
-    """An empty file (version 0) gets the schema; one from a newer version is set aside."""
+async def test_migration_from_empty_file(tmp_path: Path) -> None:
+    """An empty file (version 0) gets the schema of every metric."""
     path = tmp_path / "h.db"
     sqlite3.connect(path).close()
     store = HistoryStore(path)
     await store.async_open()
     assert store.recovered_from is None
     await store.async_close()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(raw)")]
         assert columns == ["server_id", "ts", *(m.key for m in METRICS)]
         hourly = {row[1] for row in conn.execute("PRAGMA table_info(hourly)")}
         assert {f"{m.key}_{s}" for m in METRICS for s in schema.STATS} <= hourly
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("uncheckpointed", [False, True])
+async def test_newer_version_file_is_left_untouched(
+    tmp_path: Path, uncheckpointed: bool
+) -> None:
+    """A file written by a newer version is refused as it is: not renamed, not changed by a byte.
+
+    Also when the newer version left its last transactions in the WAL (it was killed).
+    """
+    written = tmp_path / "written"
+    written.mkdir()
+    store = HistoryStore(written / "h.db")
+    await store.async_open()
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    await store.async_close()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with closing(sqlite3.connect(written / "h.db", isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    newer = HistoryStore(path)
-    await newer.async_open()
-    assert newer.recovered_from is not None
-    await newer.async_close()
+        conn.execute("INSERT INTO raw (server_id, ts) VALUES ('newer', 1)")
+        if uncheckpointed:
+            for path in written.iterdir():
+                if not path.name.endswith("-shm"):
+                    (copy / path.name).write_bytes(path.read_bytes())
+    if not uncheckpointed:
+        (copy / "h.db").write_bytes((written / "h.db").read_bytes())
+    assert ("h.db-wal" in _files(copy)) is uncheckpointed
+    before = _files(copy)
+
+    newer = HistoryStore(copy / "h.db")
+    with pytest.raises(schema.SchemaTooNewError) as refused:
+        await newer.async_open()
+    assert (refused.value.found, refused.value.supported) == (
+        SCHEMA_VERSION + 1,
+        SCHEMA_VERSION,
+    )
+    assert newer.recovered_from is None
+    assert newer.closed
+    assert not worker_alive()
+    assert _files(copy) == before
 
 
 def test_migration_step_adds_a_metric_and_keeps_rows(
@@ -326,6 +367,17 @@ async def test_pause_holds_samples_and_leaves_the_main_file_alone(
 ) -> None:
     """During a backup the main file does not change, even under heavy writes; nothing is lost."""
     await store.async_add("a", Sample(timestamp=T0))
+    hours = [T0 - h * HOUR for h in range(1, 40_000)]
+    stats = {"cpu_percent": (1.0, 1.0, 1.0, 1)}
+    for server in ("b", "c"):
+        await asyncio.to_thread(
+            write_buckets,
+            store.path,
+            Tier.HOURLY,
+            server,
+            [(ts, 1, stats) for ts in hours],
+        )
+    mark_days(store.path, "b", {(ts - ts % DAY, ts - ts % DAY + DAY) for ts in hours})
     await store.async_pause_writes()
     wal = Path(f"{store.path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0
@@ -334,22 +386,72 @@ async def test_pause_holds_samples_and_leaves_the_main_file_alone(
     await store.async_add_many("a", [Sample(timestamp=T0 + 90)])
     assert await store.async_latest_ts("a") == T0
     # Far more than the 1000 pages after which SQLite would checkpoint on its own.
-    bucket = {"cpu_percent": MetricAggregate(avg=1.0, min=1.0, max=1.0, count=1)}
-    await store.async_import_hourly(
-        "b",
-        [
-            HourlyBucket(timestamp=T0 - h * HOUR, samples=1, metrics=bucket)
-            for h in range(1, 40_000)
-        ],
-    )
     await store.async_rollup(T0 - HOUR)
+    await store.async_remove_server("c")
     assert wal.stat().st_size > 1000 * 4096
     assert hashlib.sha256(store.path.read_bytes()).hexdigest() == snapshot
     await store.async_resume_writes()
     assert await store.async_latest_ts("a") == T0 + 90
-    kept = [h for h in range(1, 40_000) if T0 - h * HOUR >= T0 - HOUR - 90 * DAY]
+    kept = [ts for ts in hours if ts >= T0 - HOUR - 90 * DAY]
     assert await store.async_count("b", Tier.HOURLY, 0, T0, now=T0) == len(kept)
     await store.async_resume_writes()  # not paused: nothing to do
+
+
+async def test_a_backup_that_never_ends_holds_samples_only_so_many(
+    store: HistoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the cap on held samples, writes go on (checkpoints too), logged once; the late end hook is harmless."""
+
+    async def autocheckpoint() -> int:
+        return await store._worker.async_run(
+            lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+
+    await store.async_add("a", Sample(timestamp=T0))
+    await store.async_pause_writes()
+    assert await autocheckpoint() == 0
+    await store.async_add_many(
+        "a", [Sample(timestamp=T0 + i, cpu_percent=1.0) for i in range(1, 20_001)]
+    )
+    assert await store.async_latest_ts("a") == T0 + 20_000
+    await store.async_add("b", Sample(timestamp=T0 + 20_060))
+    assert await store.async_latest_ts("b") == T0 + 20_060
+    # SQLite checkpoints the WAL into the main file on its own again.
+    assert await autocheckpoint() == 1000
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
+    assert len(warnings) == 1
+    assert "backup" in warnings[0].getMessage()
+    await store.async_resume_writes()
+    assert await store.async_count("a", Tier.RAW, T0, T0 + DAY) == 20_001
+    # The next backup holds samples again.
+    await store.async_pause_writes()
+    await store.async_add("b", Sample(timestamp=T0 + 20_120))
+    assert await store.async_latest_ts("b") == T0 + 20_060
+    await store.async_resume_writes()
+    assert await store.async_latest_ts("b") == T0 + 20_120
+
+
+async def test_a_backup_that_never_ends_holds_samples_only_so_long(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half an hour after the backup began, the next poll is written with the held ones."""
+    real_time = [0.0]
+    store = HistoryStore(tmp_path / "h.db", monotonic=lambda: real_time[0])
+    await store.async_open()
+    await store.async_pause_writes()
+    for minute in range(31):
+        real_time[0] = minute * 60.0
+        await store.async_add("a", Sample(timestamp=T0 + minute * 60))
+    assert [r[0] for r in await rows(store, Tier.RAW, T0, T0 + HOUR)] == [
+        T0 + minute * 60 for minute in range(31)
+    ]
+    assert "held history writes for 30 minutes (31 samples)" in caplog.text
+    await store.async_resume_writes()
+    await store.async_close()
 
 
 async def test_close_writes_held_samples_and_ends_the_thread(tmp_path: Path) -> None:
@@ -396,6 +498,28 @@ async def test_close_waits_for_queued_work(store: HistoryStore) -> None:
         assert conn.execute("SELECT COUNT(*) FROM raw").fetchone()[0] == 2000
 
 
+async def test_a_call_cancelled_before_its_turn_does_not_run(
+    store: HistoryStore,
+) -> None:
+    """Calls queue in order on the one thread; one whose caller gave up before its turn is skipped."""
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(store._worker.async_run(lambda db: gate.wait(10)))
+    await asyncio.sleep(0)
+    writes = [
+        asyncio.ensure_future(store.async_add("a", Sample(timestamp=T0 + i)))
+        for i in range(3)
+    ]
+    await asyncio.sleep(0)
+    writes[1].cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    assert await blocker
+    await writes[0]
+    await writes[2]
+    assert writes[1].cancelled()
+    assert [r[0] for r in await rows(store, Tier.RAW, T0, T0 + 3)] == [T0, T0 + 2]
+
+
 async def test_cancelled_close_still_closes(tmp_path: Path) -> None:
     """A close whose caller is cancelled still writes held samples and ends the worker."""
     store = HistoryStore(tmp_path / "h.db")
@@ -420,10 +544,13 @@ async def test_time_zone_is_applied_in_order(store: HistoryStore) -> None:
     """A time-zone change applies to the writes after it."""
     store.set_time_zone("Pacific/Auckland")
     await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
-    start, end = store.day_bounds(T0)
+    auckland = ZoneInfo("Pacific/Auckland")
+    midnight = datetime.combine(datetime.fromtimestamp(T0, auckland).date(), dtime(0))
+    start = int(midnight.replace(tzinfo=auckland).timestamp())
     with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT ts FROM dirty_days").fetchall() == [(start,)]
-    assert end - start == DAY
+        assert conn.execute("SELECT ts, end_ts FROM dirty_days").fetchall() == [
+            (start, start + DAY)
+        ]
     with pytest.raises(Exception, match="No time zone"):
         store.set_time_zone("Not/AZone")
     assert store.time_zone == "Pacific/Auckland"
@@ -464,3 +591,33 @@ def test_crash_safety(tmp_path: Path) -> None:
             ts for (ts,) in conn.execute("SELECT ts FROM raw WHERE server_id = 'crash'")
         }
     assert set(acknowledged) <= stored
+
+
+async def test_time_zone_set_before_opening(tmp_path: Path) -> None:
+    """A zone set on a closed store is the one its first writes use; setting it again changes nothing."""
+    store = HistoryStore(tmp_path / "h.db")
+    store.set_time_zone("Asia/Tokyo")
+    await store.async_open()
+    store.set_time_zone("Asia/Tokyo")
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    await store.async_close()
+    tokyo = ZoneInfo("Asia/Tokyo")
+    midnight = datetime.combine(datetime.fromtimestamp(T0, tokyo).date(), dtime(0))
+    with closing(sqlite3.connect(store.path)) as conn:
+        assert conn.execute("SELECT ts FROM dirty_days").fetchall() == [
+            (int(midnight.replace(tzinfo=tokyo).timestamp()),)
+        ]
+
+
+async def test_a_failing_job_nobody_waits_for_is_logged(
+    store: HistoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background job's failure is logged and the next call works; after closing, calls are refused."""
+    store._worker.post(lambda db: db.execute("SELECT * FROM no_such_table"))
+    await store.async_add("a", Sample(timestamp=T0, cpu_percent=1.0))
+    assert "History database task failed: no such table: no_such_table" in caplog.text
+    await store.async_close()
+    with pytest.raises(StoreClosedError):
+        store._worker.post(lambda db: None)
+    with pytest.raises(StoreClosedError):
+        await store.async_rollup(T0)

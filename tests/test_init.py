@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
+from datetime import timedelta
 import logging
-from pathlib import Path
 from unittest.mock import MagicMock
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
 )
 
 from custom_components.homelab_metrics.agents.base import (
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
-    Sample,
 )
-from custom_components.homelab_metrics.const import DB_FILENAME, DOMAIN
+from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.coordinator import server_name
 from custom_components.homelab_metrics.history.metrics import Tier
-from custom_components.homelab_metrics.history.store import HistoryStore
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import FULL_SAMPLE, async_next_poll, make_entry
+from .captured import CAPTURED_AT, async_add_captured_server
+from .conftest import FULL_SAMPLE, async_next_poll
 
 
 async def test_setup_and_unload(
@@ -162,83 +166,137 @@ async def test_store_failure_does_not_stop_polling(
     assert "Recording samples of nas works again" in caplog.text
 
 
-async def test_two_servers_share_one_store(
-    hass: HomeAssistant, mock_client: MagicMock
+async def test_samples_are_timed_by_home_assistants_clock(
+    hass: HomeAssistant,
+    aioclient_mock: AiohttpClientMocker,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """The history closes only when the last server unloads."""
-    first = make_entry(server_id="a", host="10.0.0.1")
-    second = make_entry(server_id="b", host="10.0.0.2")
-    first.add_to_hass(hass)
-    second.add_to_hass(hass)
-    await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    store = get_history(hass).store
-    assert get_history(hass).store is store
-    await hass.config_entries.async_unload(first.entry_id)
-    assert not store.closed
-    await hass.config_entries.async_unload(second.entry_id)
-    assert store.closed
+    """The agent client reads Home Assistant's clock: a sample's time and rate intervals follow it."""
+    entry = await async_add_captured_server(hass, aioclient_mock, freezer, "glances")
+    sample = entry.runtime_data.coordinator.data
+    assert sample.timestamp == int(CAPTURED_AT.timestamp()) + 5
+    # Glances' boot time is now - uptime, so it is on the frozen day too.
+    assert sample.boot_time is not None
+    assert abs(sample.boot_time - CAPTURED_AT.timestamp()) < 86_400
 
 
-async def test_store_stays_open_for_a_server_still_setting_up(
-    hass: HomeAssistant, mock_client: MagicMock
+FIRST_POLL = replace(
+    FULL_SAMPLE,
+    cpu_percent=None,
+    network_rx_bytes_per_second=None,
+    network_tx_bytes_per_second=None,
+)
+"""What node_exporter's first poll gives: no rates yet, they need a previous poll's counters."""
+
+
+async def test_second_reading_gives_rates_within_seconds(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Unloading one server while another is in its first refresh keeps the history open for it."""
-    first = make_entry(server_id="a", host="10.0.0.1")
-    first.add_to_hass(hass)
-    await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    assert first.state is ConfigEntryState.LOADED
-
-    answer = asyncio.Event()
-
-    async def slow_fetch() -> Sample:
-        await answer.wait()
-        return FULL_SAMPLE
-
-    mock_client.async_fetch.side_effect = slow_fetch
-    second = make_entry(server_id="b", host="10.0.0.2")
-    second.add_to_hass(hass)
-    setup = hass.async_create_task(hass.config_entries.async_setup(second.entry_id))
-    await asyncio.sleep(0)
-    assert second.state is ConfigEntryState.SETUP_IN_PROGRESS
-    assert await hass.config_entries.async_unload(first.entry_id)
-    answer.set()
-    assert await setup
-    assert second.state is ConfigEntryState.LOADED
-    store = get_history(hass).store
-    assert store is not None
-    assert not store.closed
-    assert await store.async_latest_ts("b") == FULL_SAMPLE.timestamp
-
-
-async def test_failed_setup_releases_the_history(
-    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
-) -> None:
-    """A server waiting for a setup retry does not keep the history open."""
-    mock_client.async_fetch.side_effect = CannotConnect("refused")
+    """A first poll without rates is followed by a second one 5 s later, not a minute later."""
+    mock_client.async_fetch.return_value = FIRST_POLL
     mock_entry.add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    assert mock_entry.state is ConfigEntryState.SETUP_RETRY
-    assert get_history(hass).store is None
+    assert hass.states.get("sensor.nas_cpu_usage").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_network_in").state == STATE_UNAVAILABLE
 
-
-async def test_remove_entry_deletes_history(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    """Deleting a server removes its rows; others keep theirs, and the unused store is closed."""
-    store = get_history(hass).store
-    await store.async_add("other", FULL_SAMPLE)
-    assert await store.async_latest_ts("nas") == FULL_SAMPLE.timestamp
-    await hass.config_entries.async_remove(init_integration.entry_id)
+    mock_client.async_fetch.return_value = FULL_SAMPLE
+    freezer.tick(timedelta(seconds=4))
+    async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert store.closed
-    assert get_history(hass).store is None
-    reopened = HistoryStore(Path(hass.config.path(DB_FILENAME)))
-    await reopened.async_open()
-    try:
-        assert await reopened.async_latest_ts("nas") is None
-        assert await reopened.async_latest_ts("other") == FULL_SAMPLE.timestamp
-    finally:
-        await reopened.async_close()
+    assert mock_client.async_fetch.await_count == 1
+
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 2
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    assert hass.states.get("sensor.nas_network_in").state != STATE_UNAVAILABLE
+
+    # Then the scan interval, counted from the second reading (the coordinator schedules
+    # within a second of it): nothing at 62 s, the next poll by 70 s.
+    freezer.tick(timedelta(seconds=57))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 2
+    freezer.tick(timedelta(seconds=8))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 3
+
+
+async def test_no_second_reading_when_the_first_has_rates(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A first poll that already has every rate waits for the scan interval."""
+    freezer.tick(timedelta(seconds=10))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_second_reading_cancelled_on_unload(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A server unloaded before its second reading is not polled again."""
+    mock_client.async_fetch.return_value = FIRST_POLL
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(mock_entry.entry_id)
+    freezer.tick(timedelta(seconds=10))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_second_reading_pending_when_home_assistant_stops(
+    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Stopping Home Assistant within the 5 s leaves no timer behind (the harness checks)."""
+    mock_client.async_fetch.return_value = FIRST_POLL
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    await hass.async_stop()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_renamed_server_is_called_by_its_new_name(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The device's name is the server's name: a rename shows on its entities and survives reloads."""
+    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    assert server_name(hass, init_integration) == "NAS"
+    device_registry.async_update_device(device.id, name_by_user="Storage")
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+    assert server_name(hass, init_integration) == "Storage"
+
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert server_name(hass, init_integration) == "Storage"
+    assert init_integration.title == "NAS"
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+
+
+async def test_server_name_before_the_device_exists(
+    hass: HomeAssistant, mock_entry: MockConfigEntry
+) -> None:
+    """A server never set up has no device yet: its name is the entry's title."""
+    mock_entry.add_to_hass(hass)
+    assert server_name(hass, mock_entry) == "NAS"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -12,18 +13,26 @@ from homeassistant.helpers.restore_state import RestoreEntity
 
 from .coordinator import ExportChoice, HomelabConfigEntry, HomelabCoordinator
 from .entity import HomelabEntity
-from .export import FORMATS
-from .history.ranges import ExportRange
+from .export.choices import ExportFormat, ExportRange
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class HomelabSelectDescription(SelectEntityDescription):
-    """A select that stores its option in the server's ExportChoice."""
+    """A select that shows and sets one part of the server's ExportChoice."""
 
-    attribute: str
-    """Attribute of ExportChoice this select sets."""
+    current_fn: Callable[[ExportChoice], str]
+    select_fn: Callable[[ExportChoice, str], None]
+    """Sets an option that is one of `options`."""
+
+
+def _set_range(choice: ExportChoice, option: str) -> None:
+    choice.range = ExportRange(option)
+
+
+def _set_format(choice: ExportChoice, option: str) -> None:
+    choice.format = ExportFormat(option)
 
 
 SELECTS: tuple[HomelabSelectDescription, ...] = (
@@ -32,14 +41,16 @@ SELECTS: tuple[HomelabSelectDescription, ...] = (
         translation_key="export_range",
         entity_category=EntityCategory.CONFIG,
         options=[r.value for r in ExportRange],
-        attribute="range",
+        current_fn=lambda choice: choice.range.value,
+        select_fn=_set_range,
     ),
     HomelabSelectDescription(
         key="export_format",
         translation_key="export_format",
         entity_category=EntityCategory.CONFIG,
-        options=list(FORMATS),
-        attribute="format",
+        options=[f.value for f in ExportFormat],
+        current_fn=lambda choice: choice.format.value,
+        select_fn=_set_format,
     ),
 )
 
@@ -80,16 +91,16 @@ class HomelabExportSelect(HomelabEntity, SelectEntity, RestoreEntity):
     @property
     def current_option(self) -> str:
         """The chosen option."""
-        return str(getattr(self._choice, self.entity_description.attribute))
+        return self.entity_description.current_fn(self._choice)
 
     async def async_added_to_hass(self) -> None:
         """Take back the option chosen before the restart."""
         await super().async_added_to_hass()
         last = await self.async_get_last_state()
         if last is not None and last.state in self.options:
-            setattr(self._choice, self.entity_description.attribute, last.state)
+            self.entity_description.select_fn(self._choice, last.state)
 
     async def async_select_option(self, option: str) -> None:
-        """Remember the new choice."""
-        setattr(self._choice, self.entity_description.attribute, option)
+        """Remember the new choice (Home Assistant has checked it is one of the options)."""
+        self.entity_description.select_fn(self._choice, option)
         self.async_write_ha_state()

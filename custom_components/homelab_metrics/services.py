@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-import io
-import json
-from pathlib import Path
 from typing import Any
 
 from homeassistant.core import (
@@ -13,18 +9,28 @@ from homeassistant.core import (
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
+    callback,
+    valid_entity_id,
 )
 from homeassistant.exceptions import Unauthorized
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 import voluptuous as vol
 
-from .const import DOMAIN, EXPORT_DIR
-from .helpers import (
+from .const import CONF_SERVER_ID, DOMAIN
+from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
+from .export_request import (
     ExportError,
-    ExportPlan,
-    async_iter_export,
-    async_prepare_export,
-    signed_url,
+    absolute_url,
+    async_count_rows,
+    async_data_points,
+    async_save,
+    prepare_export,
+    server_entry,
+    signed_path,
 )
 
 SERVICE_EXPORT = "export"
@@ -34,68 +40,41 @@ EXPORT_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_SERVER): cv.string,
         vol.Optional("range"): cv.string,
-        vol.Optional("format", default="csv"): cv.string,
+        vol.Optional("format", default=DEFAULT_FORMAT.value): cv.string,
         vol.Optional("start"): cv.string,
         vol.Optional("end"): cv.string,
-        vol.Optional("tz", default="utc"): cv.string,
+        vol.Optional("tz", default=DEFAULT_TIME_ZONE.value): cv.string,
         vol.Optional("save", default=False): cv.boolean,
         vol.Optional("include_data", default=False): cv.boolean,
     }
 )
 
 
-def _server_id_of(hass: HomeAssistant, device_id: str) -> str:
-    """The server id behind a device of this integration."""
-    device = dr.async_get(hass).async_get(device_id)
-    if device is None:
-        raise ExportError("unknown_device", device=device_id)
-    for domain, identifier in device.identifiers:
-        if domain == DOMAIN:
-            return identifier
-    raise ExportError(
-        "not_our_device", device=device.name_by_user or device.name or device_id
-    )
+@callback
+def _server_id_of(hass: HomeAssistant, server: str) -> str:
+    """The server id behind the action's `server`: a device id, an entity id or a server id.
 
-
-async def _async_save(hass: HomeAssistant, plan: ExportPlan) -> tuple[Path, int]:
-    """Stream the export into the exports folder (written off the event loop, renamed when complete)."""
-    folder = Path(hass.config.path(EXPORT_DIR))
-    target = folder / plan.filename
-    partial = target.with_name(target.name + ".part")
-
-    def _open() -> io.BufferedWriter:
-        folder.mkdir(parents=True, exist_ok=True)
-        return partial.open("wb")
-
-    handle = await hass.async_add_executor_job(_open)
-    writer = plan.writer()
-    try:
-        async for chunk in async_iter_export(hass, plan, writer):
-            await hass.async_add_executor_job(handle.write, chunk)
-    finally:
-        await hass.async_add_executor_job(handle.close)
-    await hass.async_add_executor_job(partial.replace, target)
-    return target, writer.rows
-
-
-async def _async_data_points(
-    hass: HomeAssistant, plan: ExportPlan
-) -> list[dict[str, Any]]:
-    """The export's rows as the JSON format's data points."""
-    json_plan = replace(plan, fmt="json")
-    buffer = bytearray()
-    async for chunk in async_iter_export(hass, json_plan, json_plan.writer()):
-        buffer += chunk
-    points: list[dict[str, Any]] = json.loads(buffer)["data_points"]
-    return points
-
-
-async def _async_count(hass: HomeAssistant, plan: ExportPlan) -> int:
-    """Rows the download will hold, counted by the same writer that produces it."""
-    writer = plan.writer()
-    async for _chunk in async_iter_export(hass, plan, writer):
-        pass
-    return writer.rows
+    Tried in this order: device ids are random hex, entity ids hold a dot and server ids are
+    slugs without one, so one text cannot mean two servers.
+    """
+    if (device := dr.async_get(hass).async_get(server)) is not None:
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN:
+                return identifier
+        raise ExportError(
+            "not_our_device", device=device.name_by_user or device.name or server
+        )
+    if valid_entity_id(server):
+        entity = er.async_get(hass).async_get(server)
+        if entity is not None and entity.platform == DOMAIN:
+            entry = hass.config_entries.async_get_entry(entity.config_entry_id or "")
+            if entry is not None:
+                return str(entry.data[CONF_SERVER_ID])
+        elif entity is not None or hass.states.get(server) is not None:
+            raise ExportError("not_our_entity", entity=server)
+    elif server_entry(hass, server) is not None:
+        return server
+    raise ExportError("server_not_found", server=server)
 
 
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:
@@ -106,7 +85,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         user = await hass.auth.async_get_user(call.context.user_id)
         if user is None or not user.is_admin:
             raise Unauthorized(context=call.context)
-    plan = await async_prepare_export(
+    plan = prepare_export(
         hass,
         _server_id_of(hass, data[ATTR_SERVER]),
         range_=data.get("range"),
@@ -115,23 +94,28 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         start=data.get("start"),
         end=data.get("end"),
     )
+    url = signed_path(hass, plan)
     response: dict[str, Any] = {
         "server_id": plan.server_id,
         "server_name": plan.server_name,
         "range": plan.range_label,
         "tier": plan.tier.value,
-        "format": plan.fmt,
+        "format": plan.fmt.value,
         "filename": plan.filename,
-        "url": signed_url(hass, plan),
+        "url": url,
     }
-    if data["save"]:
-        path, response["rows"] = await _async_save(hass, plan)
-        response["path"] = str(path)
+    if (absolute := absolute_url(hass, url)) is not None:
+        response["absolute_url"] = absolute
     if data["include_data"]:
-        response["data_points"] = await _async_data_points(hass, plan)
-        response.setdefault("rows", len(response["data_points"]))
+        # First: an export too large for a response is refused before a file is written.
+        response["data_points"] = await async_data_points(hass, plan)
+        response["rows"] = len(response["data_points"])
+    if data["save"]:
+        saved = await async_save(hass, plan)
+        response["rows"] = saved.rows
+        response["path"] = str(saved.path)
     if "rows" not in response:
-        response["rows"] = await _async_count(hass, plan)
+        response["rows"] = await async_count_rows(hass, plan)
     return response
 
 

@@ -54,6 +54,18 @@ USERNAME = "owner"
 PASSWORD = "homelab-metrics-e2e"
 
 
+def proc_usage(pid: int) -> tuple[int, float]:
+    """A process's resident memory (VmRSS, bytes) and CPU time so far (user + system, all threads)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    utime, stime = (
+        Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[11:13]
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(rss.split()[1]) * 1024, (int(utime) + int(stime)) / ticks
+
+
 @dataclass
 class RealHomeAssistant:
     """`hass -c <config>` with this integration linked in, an owner account and a token."""
@@ -61,6 +73,8 @@ class RealHomeAssistant:
     config: Path
     time_zone: str = "UTC"
     extra_config: str = ""
+    components: list[Path] = field(default_factory=list)
+    """Extra custom components (folders) linked beside the integration, e.g. a test probe."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
@@ -90,9 +104,13 @@ class RealHomeAssistant:
         )
         components = self.config / "custom_components"
         components.mkdir(exist_ok=True)
-        link = components / "homelab_metrics"
-        if not link.exists():
-            link.symlink_to(REPO / "custom_components" / "homelab_metrics")
+        for source in (
+            REPO / "custom_components" / "homelab_metrics",
+            *self.components,
+        ):
+            link = components / source.name
+            if not link.exists():
+                link.symlink_to(source)
 
     async def start(self) -> Self:
         """Start, wait for the API, onboard, log in."""
@@ -253,18 +271,18 @@ class RealHomeAssistant:
         flow = await self.rest(
             "POST", "/api/config/config_entries/flow", {"handler": "homelab_metrics"}
         )
+        security: dict[str, Any] = {"ssl": ssl, "verify_ssl": verify_ssl}
+        if username is not None:
+            security["username"] = username
+        if password is not None:
+            security["password"] = password
         fields: dict[str, Any] = {
+            "name": name,
             "agent": agent,
             "host": host,
             "port": port,
-            "ssl": ssl,
-            "verify_ssl": verify_ssl,
-            "name": name,
+            "security": security,
         }
-        if username is not None:
-            fields["username"] = username
-        if password is not None:
-            fields["password"] = password
         result = await self.rest(
             "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", fields
         )
@@ -274,6 +292,24 @@ class RealHomeAssistant:
 
     # The name the first callers use.
     add_server = add_server_via_flow
+
+    async def set_scan_interval(self, entry_id: str, seconds: int) -> None:
+        """Set a server's scan interval through its options flow, as the UI's Configure does."""
+        flow = await self.rest(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        result = await self.rest(
+            "POST",
+            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
+            {"scan_interval": seconds},
+        )
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"options flow did not finish: {result}")
+
+    def usage(self) -> tuple[int, float]:
+        """Home Assistant's resident memory (bytes) and CPU time so far (s): see proc_usage."""
+        assert self.process is not None
+        return proc_usage(self.process.pid)
 
     async def remove_entry(self, entry_id: str) -> None:
         """Delete a config entry, as the UI's Delete does."""

@@ -33,6 +33,49 @@ class Sample:
     temperature_celsius: float | None = None
     boot_time: int | None = None
     """Seconds since the epoch (UTC) when the server booted."""
+    swap_percent: float | None = None
+    """Swap in use, in percent; None when the server has no swap or the agent does not say."""
+    filesystems: tuple[FilesystemUsage, ...] = ()
+    """Every real filesystem (no pseudo, overlay or bind mounts), by mount point, "/" first."""
+    interfaces: tuple[InterfaceTraffic, ...] = ()
+    """Traffic of each physical interface (those the network rates sum)."""
+    updates_pending: int | None = None
+    """Package updates waiting (node_exporter's apt textfile collector)."""
+    reboot_required: bool | None = None
+    """Whether the server asks for a reboot (node_exporter's apt textfile collector)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FilesystemUsage:
+    """One mounted filesystem as `df` shows it."""
+
+    mountpoint: str
+    used_bytes: int
+    free_bytes: int
+    """Space still available to ordinary users (reserved blocks excluded, as df's Avail)."""
+    percent: float
+    """df's Use%: used / (used + free)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InterfaceTraffic:
+    """Receive and transmit rates of one network interface, from counter deltas."""
+
+    name: str
+    rx_bytes_per_second: float | None = None
+    tx_bytes_per_second: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentInfo:
+    """What an agent tells about itself and its server (device info, the default name)."""
+
+    hostname: str | None = None
+    agent_version: str | None = None
+    os: str | None = None
+    """Operating system as the agent names it, e.g. "Debian GNU/Linux 12 (bookworm)"."""
+    web_ui: bool = False
+    """Whether the agent serves a page worth linking to (Glances with its web UI on)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +115,9 @@ class InvalidResponse(AgentError):
 
 class AgentClient(Protocol):
     """A client for one agent on one server; it may keep state between polls (counters)."""
+
+    info: AgentInfo
+    """What the agent told about itself in the last successful poll (empty before it)."""
 
     async def async_fetch(self) -> Sample:
         """Poll the agent once and return what it reported."""

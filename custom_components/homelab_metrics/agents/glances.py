@@ -2,24 +2,28 @@
 
 Glances' own `bytes_recv`/`bytes_sent` are deltas since the previous request of any client, so rates
 come from the cumulative counters (`*_gauge` in v4, `cumulative_*` in v3) between our own polls,
-over the same physical interfaces as node_exporter (`node_exporter.is_physical`).
+over the same physical interfaces as node_exporter (`readings.is_physical`).
 
 The small plugin endpoints are used rather than `/all` (90 kB, mostly process lists). `/status`
 answers without a password, so the data endpoints are the ones that reveal wrong credentials.
+
+Whatever a plugin answers ends as its figures or as missing ones: a body over MAX_PLUGIN_BYTES,
+JSON that does not decode (cut, not UTF-8, nested past Python's recursion limit, an integer past
+its 4,300-digit limit) and values of the wrong type are all missing figures; only a poll without
+cpu and mem is an error. Numbers go through `readings.finite`, so NaN, Infinity and integers past
+the float range are missing too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 import json
-import math
 import re
 from typing import Any, Final
 
 from .base import InvalidAuth, InvalidResponse, Sample
 from .http import HttpAgentClient
-from .node_exporter import is_physical
+from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
 
 PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
 API_VERSIONS = (4, 3)
@@ -30,7 +34,19 @@ BOOT_TIME_GRANULARITY = 60
 BOOT_TIME_TOLERANCE = 120
 """Later polls keep that boot time while their estimate stays this close and uptime grows."""
 
-_UPTIME = re.compile(r"^\s*(?:(\d+)\s+days?,\s*)?(\d+):(\d{2}):(\d{2})\s*$")
+MAX_PLUGIN_BYTES = 64 * 1024
+"""Largest plugin body read; a larger one leaves that plugin's figures missing.
+
+The plugins send 0.01-0.7 kB; a network list takes about 350 bytes an interface, so this holds some
+180 of them. json.loads is one C call that holds the GIL (the executor would not free the event
+loop), so the cap is what bounds its step: 2-4 ms of CPU at worst on the test machine, four times
+that at 128 KiB (benchmarks/parse.py).
+"""
+
+# str(datetime.timedelta) as Glances sends it; days bounded so that the seconds stay plausible.
+_UPTIME = re.compile(
+    r"\s*+(?:([0-9]{1,6}+) days?, )?([01]?[0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])\s*+"
+)
 _NOT_FOUND: Final = object()
 """A plugin path answered 404: this server speaks another API version."""
 
@@ -42,22 +58,25 @@ _COUNTER_KEYS = (
 
 def parse_uptime(text: str) -> int | None:
     """Seconds of "3 days, 10:25:20" / "1 day, 0:00:01" / "1:37:39"; None when unreadable."""
-    match = _UPTIME.match(text)
+    match = _UPTIME.fullmatch(text)
     if match is None:
         return None
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
-def _number(value: Any) -> float | None:
-    """A finite number, or None for strings such as "ERR"/"NA", booleans and NaN."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def decode_json(body: bytes) -> Any:
+    """A plugin's JSON, or None when it does not decode (within Python's own bounds)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON or UTF-8 and integers past 4,300 digits; RecursionError
+        # nesting past the interpreter's recursion limit.
         return None
-    return float(value) if math.isfinite(value) else None
 
 
 def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
-    """Cumulative received and sent bytes of the physical interfaces, by interface."""
+    """Cumulative received and sent bytes by interface (all of them: the rate picks the physical ones)."""
     rx: dict[str, float] = {}
     tx: dict[str, float] = {}
     if not isinstance(network, list):
@@ -65,30 +84,17 @@ def network_counters(network: Any) -> tuple[dict[str, float], dict[str, float]]:
     for item in network:
         if not isinstance(item, dict):
             continue
-        name = str(item.get("interface_name", ""))
-        if not name or not is_physical(name):
+        name = item.get("interface_name")
+        if not isinstance(name, str) or not name:
             continue
         for rx_key, tx_key in _COUNTER_KEYS:
             if rx_key in item or tx_key in item:
-                if (value := _number(item.get(rx_key))) is not None:
+                if (value := finite(item.get(rx_key))) is not None:
                     rx[name] = value
-                if (value := _number(item.get(tx_key))) is not None:
+                if (value := finite(item.get(tx_key))) is not None:
                     tx[name] = value
                 break
     return rx, tx
-
-
-def _rate(
-    now: Mapping[str, float], before: Mapping[str, float], seconds: float
-) -> float | None:
-    """Bytes per second summed over interfaces seen both times; None after a counter reset."""
-    common = now.keys() & before.keys()
-    if not common or seconds <= 0:
-        return None
-    deltas = [now[k] - before[k] for k in common]
-    if any(delta < 0 for delta in deltas):
-        return None
-    return sum(deltas) / seconds
 
 
 def root_filesystem(fs: Any) -> dict[str, Any] | None:
@@ -106,21 +112,23 @@ def cpu_temperature(sensors: Any) -> float | None:
     """Hottest CPU core/package temperature; "ERR"/"NA" values are skipped."""
     if not isinstance(sensors, list):
         return None
-    values = [
-        value
+    return hottest_cpu(
+        ("", _text(item.get("label")), finite(item.get("value")))
         for item in sensors
-        if isinstance(item, dict)
-        and item.get("type") == "temperature_core"
-        and (value := _number(item.get("value"))) is not None
-    ]
-    return max(values) if values else None
+        if isinstance(item, dict) and item.get("type") == "temperature_core"
+    )
+
+
+def _text(value: Any) -> str:
+    """A string field, or "" for anything else (a number or a list is no name)."""
+    return value if isinstance(value, str) else ""
 
 
 def cpu_percent(cpu: Any) -> float | None:
     """Busy %, or None before Glances has measured (its first answer is all zeros)."""
     if not isinstance(cpu, dict):
         return None
-    total, idle = _number(cpu.get("total")), _number(cpu.get("idle"))
+    total, idle = finite(cpu.get("total")), finite(cpu.get("idle"))
     if total is None or (total == 0 and not idle):
         return None
     return total
@@ -139,20 +147,26 @@ class GlancesClient(HttpAgentClient):
         """The API version the server answered on (None before the first good poll)."""
         return self._version
 
-    async def _async_plugin(self, version: int, name: str) -> Any:
-        """One plugin's JSON; None when the plugin is disabled or unreadable."""
-        reply = await self._async_get(f"/api/{version}/{name}")
+    async def _async_plugin(self, version: int, name: str) -> object:
+        """One plugin's body; None when disabled or unreadable, _NOT_FOUND on a 404."""
+        try:
+            reply = await self._async_get(
+                f"/api/{version}/{name}", max_bytes=MAX_PLUGIN_BYTES
+            )
+        except InvalidResponse:
+            return None  # too large, or an encoding we cannot read
         if reply.status == 404:
             return _NOT_FOUND
         if reply.status != 200:
             return None  # a disabled plugin answers 400 "Unknown plugin"
-        try:
-            return json.loads(reply.body)
-        except ValueError:
-            return None
+        return reply.body
 
     async def _async_gather(self, version: int, names: tuple[str, ...]) -> list[Any]:
-        """Plugins concurrently; every request ends (each has the timeout) before an error is raised."""
+        """Plugins concurrently; every request ends (each has the timeout) before an error is raised.
+
+        The bodies are decoded one per step of the event loop: fetched concurrently, they would
+        otherwise all be decoded in the same loop iteration.
+        """
         results = await asyncio.gather(
             *(self._async_plugin(version, name) for name in names),
             return_exceptions=True,
@@ -161,7 +175,13 @@ class GlancesClient(HttpAgentClient):
         if errors:
             # Wrong credentials say more than whichever request happened to fail first.
             raise next((e for e in errors if isinstance(e, InvalidAuth)), errors[0])
-        return results
+        decoded: list[Any] = []
+        for result in results:
+            if isinstance(result, bytes):
+                await asyncio.sleep(0)
+                result = decode_json(result)
+            decoded.append(result)
+        return decoded
 
     async def _async_poll(self, version: int, *, probe: bool) -> dict[str, Any] | None:
         """Every plugin of one API version; None when that version is not served."""
@@ -204,47 +224,48 @@ class GlancesClient(HttpAgentClient):
 
         memory_percent = memory_used = memory_total = None
         if isinstance(mem, dict):
-            memory_percent = _number(mem.get("percent"))
-            used, total_mem = _number(mem.get("used")), _number(mem.get("total"))
-            memory_used = int(used) if used is not None else None
-            memory_total = int(total_mem) if total_mem is not None else None
+            memory_percent = finite(mem.get("percent"))
+            memory_used = byte_count(finite(mem.get("used")))
+            memory_total = byte_count(finite(mem.get("total")))
 
         disk_percent = disk_used = disk_total = None
         if (fs := root_filesystem(data["fs"])) is not None:
+            # Only byte counts that can be true enter the figure (huge ones made it NaN).
             used_fs, free_fs, size = (
-                _number(fs.get(k)) for k in ("used", "free", "size")
+                byte_count(finite(fs.get(k))) for k in ("used", "free", "size")
             )
             # Glances' free is what non-root users may still use: the same Use% as df.
             if used_fs is not None and free_fs is not None and used_fs + free_fs > 0:
                 disk_percent = 100.0 * used_fs / (used_fs + free_fs)
-            disk_used = int(used_fs) if used_fs is not None else None
-            disk_total = int(size) if size is not None else None
+            disk_used, disk_total = used_fs, size
 
         load = data["load"] if isinstance(data["load"], dict) else {}
         rx, tx = network_counters(data["network"])
         rx_rate = tx_rate = None
         if self._previous is not None:
             before_rx, before_tx, before = self._previous
-            rx_rate = _rate(rx, before_rx, now - before)
-            tx_rate = _rate(tx, before_tx, now - before)
+            rx_rate = counter_rate(rx, before_rx, now - before)
+            tx_rate = counter_rate(tx, before_tx, now - before)
         self._previous = (rx, tx, now)
 
-        return Sample(
-            timestamp=int(now),
-            cpu_percent=cpu_percent(data["cpu"]),
-            memory_percent=memory_percent,
-            disk_percent=disk_percent,
-            load_1m=_number(load.get("min1")),
-            load_5m=_number(load.get("min5")),
-            load_15m=_number(load.get("min15")),
-            memory_used_bytes=memory_used,
-            memory_total_bytes=memory_total,
-            disk_used_bytes=disk_used,
-            disk_total_bytes=disk_total,
-            network_rx_bytes_per_second=rx_rate,
-            network_tx_bytes_per_second=tx_rate,
-            temperature_celsius=cpu_temperature(data["sensors"]),
-            boot_time=self._boot_time(data["uptime"], now),
+        return plausible(
+            Sample(
+                timestamp=int(now),
+                cpu_percent=cpu_percent(data["cpu"]),
+                memory_percent=memory_percent,
+                disk_percent=disk_percent,
+                load_1m=finite(load.get("min1")),
+                load_5m=finite(load.get("min5")),
+                load_15m=finite(load.get("min15")),
+                memory_used_bytes=memory_used,
+                memory_total_bytes=memory_total,
+                disk_used_bytes=disk_used,
+                disk_total_bytes=disk_total,
+                network_rx_bytes_per_second=rx_rate,
+                network_tx_bytes_per_second=tx_rate,
+                temperature_celsius=cpu_temperature(data["sensors"]),
+                boot_time=self._boot_time(data["uptime"], now),
+            )
         )
 
     def _boot_time(self, uptime: Any, now: float) -> int | None:

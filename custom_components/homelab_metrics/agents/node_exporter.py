@@ -1,59 +1,93 @@
 """Prometheus node_exporter: one GET of /metrics, a targeted scan, rates from counter deltas.
 
-Which network interfaces count: the server's own links, each once. node_exporter lists every
-device but loopback; we also leave out the ones whose traffic is already counted on a physical
-link or never leaves the machine: bridges (br*, vmbr*, virbr*), bonds and teams (their members
-count), VLAN sub-interfaces (`eth0.100`, vlan*), veth pairs and container or VM networks (docker*,
-cni*, flannel*, cali*, cilium*, weave*, kube*, lxc*, vnet*, Proxmox's fw*), tunnels and VPNs
-(tun*, tap*, wg*, tailscale*, zt*) and pseudo devices (ifb*, dummy*). See `is_physical`.
-
-Rates (CPU busy %, network bytes per second) need two scrapes: the first poll has none, and a
-counter that went back (a reboot, a driver reload) gives none for that poll.
+Network rates count the physical interfaces only (`readings.is_physical`). Rates (CPU busy %,
+network bytes per second) need two scrapes: the first poll has none, and a counter that went back
+(a reboot, a driver reload) gives none for that poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import math
+import re
 
 from .base import InvalidResponse, Sample
 from .http import HttpAgentClient
-
-VIRTUAL_INTERFACES = (
-    "lo", "veth", "docker", "br", "vmbr", "virbr", "vnet", "cni", "flannel", "cali",
-    "cilium", "weave", "kube", "lxc", "fwbr", "fwln", "fwpr", "bond", "team", "vlan",
-    "macvlan", "macvtap", "tun", "tap", "wg", "tailscale", "zt", "ifb", "dummy",
-)  # fmt: skip
-"""Name prefixes of interfaces whose traffic is not counted (see the module docstring)."""
+from .readings import (
+    byte_count,
+    counter_rate,
+    finite,
+    hottest_cpu,
+    plausible,
+    rate_interval,
+)
 
 CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
 """hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
 
-_OFFSET_LABELS = frozenset({"Tctl"})
-"""AMD control temperatures that may carry an offset over the real one (Tdie), when both exist."""
+MAX_LINE_BYTES = 8 * 1024
+"""Longest line of a wanted series that is read; a longer one is skipped unread.
 
-_WANTED = (
-    "node_cpu_seconds_total{",
-    "node_memory_MemAvailable_bytes",
-    "node_memory_MemTotal_bytes",
-    "node_filesystem_size_bytes{",
-    "node_filesystem_free_bytes{",
-    "node_filesystem_avail_bytes{",
-    "node_load1",
-    "node_load5",
-    "node_load15",
-    "node_boot_time_seconds",
-    "node_time_seconds",
-    "node_network_receive_bytes_total{",
-    "node_network_transmit_bytes_total{",
-    "node_hwmon_temp_celsius{",
-    "node_hwmon_chip_names{",
-    "node_hwmon_sensor_label{",
-    "node_thermal_zone_temp{",
+node_exporter's lines are under 300 bytes; a label holding a path may reach PATH_MAX (4 KiB), so
+twice that leaves room for any real line while bounding what one line may cost.
+"""
+MAX_LABELS = 32
+"""Most labels one line may carry (node_exporter's wanted series have at most 3)."""
+MAX_ESCAPES = 16
+"""Most backslashes one line may hold; real label values hardly ever need one."""
+MAX_SERIES = 10_000
+"""Most lines of wanted series one scrape may hold; more and the scrape is refused.
+
+A 256-thread server has 2,048 CPU lines; a container host with hundreds of interfaces and mounts
+adds some 2,000 more. Over twice that leaves room while bounding a poll's work.
+"""
+MAX_SERIES_BYTES = 1024 * 1024
+"""Most bytes those lines may hold together; more and the scrape is refused.
+
+Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-60 ms of
+CPU on the shared 2-core test machine at either cap (benchmarks/parse.py), where the 4 MiB body
+cap alone allowed three times that.
+"""
+SLICE_BYTES = 64 * 1024
+"""The scan for wanted lines goes through the body in slices of about this size, one C call each
+(about a millisecond); the event loop runs other work between slices."""
+STEP_BYTES = 16 * 1024
+"""The wanted lines are parsed in steps of about this many bytes (each line counted 100 more for
+its fixed cost), about a millisecond each; the event loop runs other work between steps."""
+
+# Lines of the wanted series, found by a regex scan in C (only these reach Python): a newline, a
+# wanted name, then at most MAX_LINE_BYTES up to the next newline. A longer line, or a last line
+# without its newline (cut off in transit: its number may be truncated), does not match.
+_WANTED_LINE = re.compile(
+    rb"\n((?:"
+    rb"node_cpu_seconds_total\{"
+    rb"|node_memory_Mem(?:Available|Total)_bytes[ \t{]"
+    rb"|node_filesystem_(?:size|free|avail)_bytes\{"
+    rb"|node_load(?:1|5|15)[ \t{]"
+    rb"|node_(?:boot_)?time_seconds[ \t{]"
+    rb"|node_network_(?:receive|transmit)_bytes_total\{"
+    rb"|node_hwmon_(?:temp_celsius|chip_names|sensor_label)\{"
+    rb"|node_thermal_zone_temp\{"
+    rb")[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
 )
-_UNLABELLED = frozenset(
-    {
+# A quoted label value consumes any escaped character, and every quantifier is possessive: the
+# scan of a line never backtracks, so it is linear in the line's length.
+_QUOTED = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_PAIR = rb"[ \t]*+[a-zA-Z_][a-zA-Z0-9_]*+[ \t]*+=[ \t]*+" + _QUOTED + rb"[ \t]*+"
+_SAMPLE = re.compile(
+    rb"([a-zA-Z_:][a-zA-Z0-9_:]*+)"
+    rb"(?:\{(" + _PAIR + rb"(?:," + _PAIR + rb")*+,?[ \t]*+|[ \t]*+)\}[ \t]*+|[ \t]++)"
+    rb"([^ \t\r]{1,64}+)(?:[ \t]++-?[0-9]{1,20}+)?[ \t\r]*+"
+)
+_LABEL = re.compile(
+    rb'([a-zA-Z_][a-zA-Z0-9_]*+)[ \t]*+=[ \t]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"'
+)
+
+_GAUGES = {
+    name.encode(): name
+    for name in (
         "node_memory_MemAvailable_bytes",
         "node_memory_MemTotal_bytes",
         "node_load1",
@@ -61,14 +95,15 @@ _UNLABELLED = frozenset(
         "node_load15",
         "node_boot_time_seconds",
         "node_time_seconds",
-    }
-)
-_FILESYSTEM = {
-    "node_filesystem_size_bytes": "size",
-    "node_filesystem_free_bytes": "free",
-    "node_filesystem_avail_bytes": "avail",
+    )
 }
-_IDLE_MODES = frozenset({"idle", "iowait"})
+"""Unlabelled series, by their name as bytes."""
+_FILESYSTEM = {
+    b"node_filesystem_size_bytes": "size",
+    b"node_filesystem_free_bytes": "free",
+    b"node_filesystem_avail_bytes": "avail",
+}
+_IDLE_MODES = frozenset({b"idle", b"iowait"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,53 +132,132 @@ class NodeExporterSnapshot:
     """Temperature by (zone type, zone number)."""
 
 
-def parse_labels(text: str, start: int) -> tuple[dict[str, str], int]:
-    """Labels from text[start] == '{' to its closing brace; returns them and the index after it."""
-    labels: dict[str, str] = {}
-    i = start + 1
-    end = len(text)
-    while i < end:
-        while i < end and text[i] in " ,":
-            i += 1
-        if i < end and text[i] == "}":
-            return labels, i + 1
-        eq = text.find("=", i)
-        if eq < 0 or eq + 1 >= end or text[eq + 1] != '"':
-            raise ValueError("malformed label")
-        name = text[i:eq].strip()
-        j = eq + 2
-        value: list[str] = []
-        while True:
-            quote = text.find('"', j)
-            if quote < 0:
-                raise ValueError("unterminated label value")
-            backslash = text.find("\\", j, quote)
-            if backslash < 0:
-                value.append(text[j:quote])
-                j = quote + 1
-                break
-            value.append(text[j:backslash])
-            escaped = text[backslash + 1 : backslash + 2]
-            value.append({"n": "\n", "\\": "\\", '"': '"'}.get(escaped, "\\" + escaped))
-            j = backslash + 2
-        labels[name] = "".join(value)
-        i = j
-    raise ValueError("unterminated label set")
+def label_text(raw: bytes) -> str:
+    r"""A raw label value as text: the format's escapes (\\, \", \n) undone, bad UTF-8 replaced."""
+    if b"\\" in raw:
+        # Split at escaped backslashes first, so that an escaped backslash before "n" stays one.
+        raw = b"\\".join(
+            [
+                part.replace(b'\\"', b'"').replace(b"\\n", b"\n")
+                for part in raw.split(b"\\\\")
+            ]
+        )
+    return raw.decode("utf-8", "replace")
 
 
-def _value(rest: str) -> float:
-    """The sample value at the start of rest (a timestamp may follow it)."""
-    return float(rest.split(None, 1)[0])
+def parse_line(line: bytes) -> tuple[bytes, dict[bytes, bytes], float] | None:
+    """Name, raw label values and value of one sample line; None for a line that is not read.
+
+    A line longer than MAX_LINE_BYTES, with more than MAX_ESCAPES backslashes or MAX_LABELS
+    labels, or not in the exposition format, is not read. Its cost is linear in its length.
+    """
+    if len(line) > MAX_LINE_BYTES or line.count(b"\\") > MAX_ESCAPES:
+        return None
+    match = _SAMPLE.fullmatch(line)
+    if match is None:
+        return None
+    name, body, value = match.groups()
+    pairs = _LABEL.findall(body) if body else []
+    if len(pairs) > MAX_LABELS:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return name, dict(pairs), number
 
 
-def parse_metrics(text: str) -> NodeExporterSnapshot:
+def _slices(body: bytes | str) -> Iterator[list[bytes]]:
+    """The lines of the series we read, slice by slice, found by a C scan (linear in the size).
+
+    The format ends every line with a newline, so a last line without one was cut off in transit
+    and is dropped: its number may be truncated. Lines longer than MAX_LINE_BYTES are left out.
+    Raises InvalidResponse as soon as there are more than MAX_SERIES or MAX_SERIES_BYTES.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    count = total = 0
+    for found in _scan(body):
+        count += len(found)
+        total += sum(map(len, found))
+        if count > MAX_SERIES or total > MAX_SERIES_BYTES:
+            raise InvalidResponse(
+                f"more than {MAX_SERIES} lines or {MAX_SERIES_BYTES} bytes of the series read"
+            )
+        yield found
+
+
+def _scan(body: bytes) -> Iterator[list[bytes]]:
+    """The wanted lines of each slice of the body, one C call each."""
+    # The pattern finds a line after its newline; the first line has none before it.
+    head = b"\n" + body[: MAX_LINE_BYTES + 64]
+    yield _WANTED_LINE.findall(head, 0, head.find(b"\n", 1) + 1)
+    start = body.find(b"\n")
+    while 0 <= start < len(body) - 1:
+        # A slice ends just after a newline (the pattern looks for it); the next starts at it.
+        end = body.rfind(b"\n", start + 1, start + SLICE_BYTES)
+        if end < 0:
+            # A line longer than a slice is too long to be read: skipped without a scan.
+            start = body.find(b"\n", start + SLICE_BYTES)
+            continue
+        yield _WANTED_LINE.findall(body, start, end + 1)
+        start = end
+
+
+def wanted_lines(body: bytes | str) -> list[bytes]:
+    """The lines of the series we read (see `_slices`)."""
+    return [line for found in _slices(body) for line in found]
+
+
+def parse_metrics(body: bytes | str) -> NodeExporterSnapshot:
     """Scan exposition text for the series we use; every other line is skipped unparsed.
 
-    A line that does not parse costs only itself. The format ends every line with a newline, so
-    a last line without one was cut off in transit and is dropped: its number may be truncated.
+    The body is read as bytes in time linear in its size: a C scan picks the lines of wanted
+    series (`wanted_lines`), each is matched once (`parse_line`), and only the label values kept
+    are decoded. A line that does not parse costs only itself.
     """
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+    return _finish(_parse_steps(body))
+
+
+async def async_parse_metrics(body: bytes | str) -> NodeExporterSnapshot:
+    """parse_metrics, letting the event loop run other work between steps of a millisecond."""
+    steps = _parse_steps(body)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            snapshot: NodeExporterSnapshot = done.value
+            return snapshot
+        await asyncio.sleep(0)
+
+
+def parse_lines(lines: Iterable[bytes]) -> NodeExporterSnapshot:
+    """The snapshot of the wanted lines of one scrape."""
+    return _finish(_read_lines(lines))
+
+
+def _finish(steps: Generator[None, None, NodeExporterSnapshot]) -> NodeExporterSnapshot:
+    """Run every step of a parse at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            snapshot: NodeExporterSnapshot = done.value
+            return snapshot
+
+
+def _parse_steps(body: bytes | str) -> Generator[None, None, NodeExporterSnapshot]:
+    """The parse of a body, yielding after each slice of the scan and each step of lines."""
+    lines: list[bytes] = []
+    for found in _slices(body):
+        lines += found
+        yield
+    return (yield from _read_lines(lines))
+
+
+def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSnapshot]:
+    """The snapshot of the wanted lines of one scrape, yielding after each STEP_BYTES of work."""
+    work = 0
     cpu_total = cpu_idle = 0.0
     cpu_seen = False
     gauges: dict[str, float] = {}
@@ -155,49 +269,41 @@ def parse_metrics(text: str) -> NodeExporterSnapshot:
     sensor_labels: dict[tuple[str, str], str] = {}
     zones: dict[tuple[str, str], float] = {}
 
-    # splitlines also ends lines at CR; startswith skips ~95 % of the lines before any copy.
-    for raw_line in text.splitlines():
-        if not raw_line.startswith(_WANTED):
+    for line in lines:
+        work += len(line) + 100
+        if work > STEP_BYTES:
+            yield
+            work = 0
+        if (parsed := parse_line(line)) is None:
             continue
-        line = raw_line.rstrip()
-        try:
-            brace = line.find("{")
-            space = line.find(" ")
-            if brace < 0 or 0 <= space < brace:
-                if space > 0 and line[:space] in _UNLABELLED:
-                    gauges[line[:space]] = _value(line[space:])
-                continue
-            name = line[:brace]
-            labels, after = parse_labels(line, brace)
-            value = _value(line[after:])
-        except (ValueError, IndexError):
-            continue
-        if name == "node_cpu_seconds_total":
+        name, labels, value = parsed
+        if name == b"node_cpu_seconds_total":
             # NaN or Inf in one counter would poison the sums for good: skip that series.
             if math.isfinite(value):
                 cpu_seen = True
                 cpu_total += value
-                if labels.get("mode") in _IDLE_MODES:
+                if labels.get(b"mode") in _IDLE_MODES:
                     cpu_idle += value
         elif name in _FILESYSTEM:
-            if labels.get("mountpoint") == "/":
-                fs = filesystems.setdefault(labels.get("device", ""), {})
-                fs.setdefault(_FILESYSTEM[name], value)
-        elif name == "node_network_receive_bytes_total":
-            rx[labels.get("device", "")] = value
-        elif name == "node_network_transmit_bytes_total":
-            tx[labels.get("device", "")] = value
-        elif name == "node_hwmon_temp_celsius":
-            hwmon[(labels.get("chip", ""), labels.get("sensor", ""))] = value
-        elif name == "node_hwmon_chip_names":
-            chip_names[labels.get("chip", "")] = labels.get("chip_name", "")
-        elif name == "node_hwmon_sensor_label":
-            key = (labels.get("chip", ""), labels.get("sensor", ""))
-            sensor_labels[key] = labels.get("label", "")
-        elif name == "node_thermal_zone_temp":
-            zones[(labels.get("type", ""), labels.get("zone", ""))] = value
-        elif name in _UNLABELLED and not labels:
-            gauges[name] = value
+            if labels.get(b"mountpoint") == b"/":
+                device = label_text(labels.get(b"device", b""))
+                filesystems.setdefault(device, {}).setdefault(_FILESYSTEM[name], value)
+        elif name == b"node_network_receive_bytes_total":
+            rx[label_text(labels.get(b"device", b""))] = value
+        elif name == b"node_network_transmit_bytes_total":
+            tx[label_text(labels.get(b"device", b""))] = value
+        elif name == b"node_hwmon_temp_celsius":
+            hwmon[_chip_sensor(labels)] = value
+        elif name == b"node_hwmon_chip_names":
+            chip = label_text(labels.get(b"chip", b""))
+            chip_names[chip] = label_text(labels.get(b"chip_name", b""))
+        elif name == b"node_hwmon_sensor_label":
+            sensor_labels[_chip_sensor(labels)] = label_text(labels.get(b"label", b""))
+        elif name == b"node_thermal_zone_temp":
+            kind = label_text(labels.get(b"type", b""))
+            zones[(kind, label_text(labels.get(b"zone", b"")))] = value
+        elif name in _GAUGES and not labels:
+            gauges[_GAUGES[name]] = value
 
     # Bind mounts can list "/" twice; the first device with all three figures is the root.
     root_fs = next((fs for fs in filesystems.values() if len(fs) == 3), {})
@@ -215,31 +321,9 @@ def parse_metrics(text: str) -> NodeExporterSnapshot:
     )
 
 
-def is_physical(device: str) -> bool:
-    """Whether an interface's traffic counts in the network rates (see the module docstring)."""
-    return not device.startswith(VIRTUAL_INTERFACES) and "." not in device
-
-
-def _finite(value: float | None) -> float | None:
-    """The value, or None when it is missing, NaN or infinite."""
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _rate(
-    current: Mapping[str, float], previous: Mapping[str, float], seconds: float
-) -> float | None:
-    """Bytes per second over physical interfaces; None on the first poll or after a counter reset."""
-    total = 0.0
-    counted = False
-    for device, value in current.items():
-        if device not in previous or not is_physical(device):
-            continue
-        delta = value - previous[device]
-        if not math.isfinite(delta) or delta < 0:
-            return None
-        total += delta
-        counted = True
-    return total / seconds if counted else None
+def _chip_sensor(labels: Mapping[bytes, bytes]) -> tuple[str, str]:
+    """The (chip, sensor) key of an hwmon series."""
+    return label_text(labels.get(b"chip", b"")), label_text(labels.get(b"sensor", b""))
 
 
 def _is_cpu_chip(name: str) -> bool:
@@ -249,24 +333,18 @@ def _is_cpu_chip(name: str) -> bool:
 
 def cpu_temperature(snap: NodeExporterSnapshot) -> float | None:
     """Hottest CPU/package sensor: hwmon CPU chips, else CPU thermal zones; None when absent."""
-    readings: list[tuple[str, str, float]] = []
-    for (chip, sensor), value in snap.hwmon.items():
-        if math.isfinite(value) and _is_cpu_chip(snap.chip_names.get(chip, "")):
-            readings.append((chip, snap.sensor_labels.get((chip, sensor), ""), value))
-    if readings:
-        # An AMD Tctl may read 10-27 °C above the die; Tdie, when present, is the truth.
-        with_tdie = {chip for chip, label, _ in readings if label == "Tdie"}
-        return max(
-            value
-            for chip, label, value in readings
-            if not (chip in with_tdie and label in _OFFSET_LABELS)
-        )
-    zones = [
-        value
+    hottest = hottest_cpu(
+        (chip, snap.sensor_labels.get((chip, sensor), ""), finite(value))
+        for (chip, sensor), value in snap.hwmon.items()
+        if _is_cpu_chip(snap.chip_names.get(chip, ""))
+    )
+    if hottest is not None:
+        return hottest
+    return hottest_cpu(
+        (kind, "", finite(value))
         for (kind, _), value in snap.thermal_zones.items()
-        if kind.startswith(("x86_pkg_temp", "cpu", "soc")) and math.isfinite(value)
-    ]
-    return max(zones) if zones else None
+        if kind.startswith(("x86_pkg_temp", "cpu", "soc"))
+    )
 
 
 def build_sample(
@@ -278,27 +356,28 @@ def build_sample(
 ) -> Sample:
     """Turn one scrape (and the one before, for rates) into a Sample.
 
-    The time between the scrapes comes from the exporter's own clock (node_time_seconds in both,
-    moving forward), else from elapsed, the poller's measure of it.
+    elapsed is the poller's measure of the time between the scrapes; without it there are no
+    network rates. The exporter's own clock (node_time_seconds in both) times them instead when
+    it agrees (`readings.rate_interval`).
     """
     g = snap.gauges
-    mem_total = _finite(g.get("node_memory_MemTotal_bytes"))
-    mem_avail = _finite(g.get("node_memory_MemAvailable_bytes"))
+    # Only byte counts that can be true enter a figure: NaN, negative or huge ones are missing.
+    mem_total = byte_count(g.get("node_memory_MemTotal_bytes"))
+    mem_avail = byte_count(g.get("node_memory_MemAvailable_bytes"))
     memory_percent = memory_used = None
     if mem_total and mem_avail is not None:
         memory_percent = 100.0 * (1.0 - mem_avail / mem_total)
-        memory_used = int(mem_total - mem_avail)
+        memory_used = mem_total - mem_avail
 
-    size = _finite(snap.root_fs.get("size"))
-    free = _finite(snap.root_fs.get("free"))
-    avail = _finite(snap.root_fs.get("avail"))
+    size, free, avail = (
+        byte_count(snap.root_fs.get(stat)) for stat in ("size", "free", "avail")
+    )
     disk_percent = disk_used = None
     if size is not None and free is not None and avail is not None:
         # As df: blocks reserved for root are neither used nor available.
-        used = size - free
-        disk_used = int(used)
-        if used + avail > 0:
-            disk_percent = 100.0 * used / (used + avail)
+        disk_used = size - free
+        if disk_used + avail > 0:
+            disk_percent = 100.0 * disk_used / (disk_used + avail)
 
     cpu_percent = rx = tx = None
     if previous is not None:
@@ -309,35 +388,40 @@ def build_sample(
             and previous.cpu_idle is not None
         ):
             d_total = snap.cpu_total - previous.cpu_total
-            d_idle = snap.cpu_idle - previous.cpu_idle
-            if d_total > 0 and d_idle >= 0:
-                cpu_percent = min(100.0, max(0.0, 100.0 * (1.0 - d_idle / d_total)))
-        now_time = _finite(g.get("node_time_seconds"))
-        before_time = _finite(previous.gauges.get("node_time_seconds"))
-        seconds = elapsed
-        if now_time is not None and before_time is not None and now_time > before_time:
-            seconds = now_time - before_time
-        if seconds is not None and seconds > 0:
-            rx = _rate(snap.rx, previous.rx, seconds)
-            tx = _rate(snap.tx, previous.tx, seconds)
+            if d_total > 0:
+                # Outside 0-100 only when some counter went back: dropped, not clamped.
+                d_idle = snap.cpu_idle - previous.cpu_idle
+                cpu_percent = 100.0 * (1.0 - d_idle / d_total)
+        now_time = finite(g.get("node_time_seconds"))
+        before_time = finite(previous.gauges.get("node_time_seconds"))
+        exporter_seconds = (
+            now_time - before_time
+            if now_time is not None and before_time is not None
+            else None
+        )
+        seconds = rate_interval(exporter_seconds, elapsed)
+        rx = counter_rate(snap.rx, previous.rx, seconds)
+        tx = counter_rate(snap.tx, previous.tx, seconds)
 
-    boot = _finite(g.get("node_boot_time_seconds"))
-    return Sample(
-        timestamp=timestamp,
-        cpu_percent=cpu_percent,
-        memory_percent=memory_percent,
-        disk_percent=disk_percent,
-        load_1m=_finite(g.get("node_load1")),
-        load_5m=_finite(g.get("node_load5")),
-        load_15m=_finite(g.get("node_load15")),
-        memory_used_bytes=memory_used,
-        memory_total_bytes=int(mem_total) if mem_total is not None else None,
-        disk_used_bytes=disk_used,
-        disk_total_bytes=int(size) if size is not None else None,
-        network_rx_bytes_per_second=rx,
-        network_tx_bytes_per_second=tx,
-        temperature_celsius=cpu_temperature(snap),
-        boot_time=int(boot) if boot is not None else None,
+    boot = finite(g.get("node_boot_time_seconds"))
+    return plausible(
+        Sample(
+            timestamp=timestamp,
+            cpu_percent=cpu_percent,
+            memory_percent=memory_percent,
+            disk_percent=disk_percent,
+            load_1m=finite(g.get("node_load1")),
+            load_5m=finite(g.get("node_load5")),
+            load_15m=finite(g.get("node_load15")),
+            memory_used_bytes=memory_used,
+            memory_total_bytes=mem_total,
+            disk_used_bytes=disk_used,
+            disk_total_bytes=size,
+            network_rx_bytes_per_second=rx,
+            network_tx_bytes_per_second=tx,
+            temperature_celsius=cpu_temperature(snap),
+            boot_time=int(boot) if boot is not None else None,
+        )
     )
 
 
@@ -348,7 +432,7 @@ class NodeExporterClient(HttpAgentClient):
 
     async def async_fetch(self) -> Sample:
         """Scrape /metrics once."""
-        reply = await self._async_get("/metrics", headers={"Accept-Encoding": "gzip"})
+        reply = await self._async_get("/metrics")  # gzip is offered: 9.5 kB for 57 kB
         if reply.status != 200:
             raise InvalidResponse(f"/metrics answered HTTP {reply.status}")
         # node_exporter answers 200 with an HTML page on every other path and port mix-up.
@@ -356,7 +440,7 @@ class NodeExporterClient(HttpAgentClient):
             raise InvalidResponse(
                 f"/metrics is {reply.content_type or 'untyped'}, not node_exporter"
             )
-        snap = parse_metrics(reply.body.decode("utf-8", errors="replace"))
+        snap = await async_parse_metrics(reply.body)
         if snap.cpu_total is None and "node_memory_MemTotal_bytes" not in snap.gauges:
             raise InvalidResponse("no node_exporter series in /metrics")
         now = self._clock()

@@ -21,6 +21,8 @@ export const CARD_TYPE = "homelab-metrics-export-card";
 export const EDITOR_TYPE = `${CARD_TYPE}-editor`;
 const HOUR = 3600;
 const DAY = 86400;
+// The integration's export/choices.py is the one list of ranges and formats; RANGES, FORMATS and
+// DEFAULT_RANGE repeat it (tests/test_export_choices.py checks that they agree).
 export const RANGES = [
   { value: "24h", label: "24 hours", seconds: DAY },
   { value: "7d", label: "7 days", seconds: 7 * DAY },

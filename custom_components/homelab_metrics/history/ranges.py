@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
-from enum import StrEnum
 from math import floor
 
+from ..export.choices import RANGE_SPANS, ExportRange
 from .metrics import Tier
 
 HOUR = 3_600
@@ -22,23 +22,6 @@ RETENTION_SECONDS: dict[Tier, int] = {
 RESOLUTION: dict[Tier, str] = {Tier.RAW: "raw", Tier.HOURLY: "1h", Tier.DAILY: "1d"}
 """How exports name a tier's resolution: each poll, one hour, one day."""
 
-
-class ExportRange(StrEnum):
-    """The ranges a user can pick."""
-
-    LAST_24_HOURS = "24h"
-    LAST_7_DAYS = "7d"
-    LAST_30_DAYS = "30d"
-    LAST_12_MONTHS = "12m"
-
-
-_RANGES: dict[ExportRange, tuple[Tier, int]] = {
-    ExportRange.LAST_24_HOURS: (Tier.RAW, DAY),
-    ExportRange.LAST_7_DAYS: (Tier.HOURLY, 7 * DAY),
-    ExportRange.LAST_30_DAYS: (Tier.HOURLY, 30 * DAY),
-    # Twelve months are 365 days, leap year or not, so the length never depends on the date.
-    ExportRange.LAST_12_MONTHS: (Tier.DAILY, 365 * DAY),
-}
 
 _MAX_TIMESTAMP_TEXT = 64
 """Longer than any ISO 8601 time; longer text is refused without being parsed or echoed."""
@@ -93,10 +76,11 @@ def resolve(
     if range_ is None:
         raise InvalidWindow("give a range or a start and end")
     try:
-        tier, length = _RANGES[ExportRange(range_)]
+        span = RANGE_SPANS[ExportRange(range_)]
     except ValueError as err:
         choices = ", ".join(ExportRange)
         raise InvalidWindow(f"unknown range {range_!r} (one of {choices})") from err
+    tier, length = span.tier, span.seconds
     first = now - length
     if tier is Tier.HOURLY:
         first -= first % HOUR

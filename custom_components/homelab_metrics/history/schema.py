@@ -87,8 +87,17 @@ Adding a metric: append it to METRICS and append `add_metric("<key>")` here.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNewError(sqlite3.DatabaseError):
-    """The file was written by a newer version of the integration."""
+class SchemaTooNewError(Exception):
+    """The file was written by a newer version of the integration: sound, but not ours to change.
+
+    Not a DatabaseError, so nothing takes it for damage.
+    """
+
+    def __init__(self, found: int, supported: int) -> None:
+        """The file's schema version and the newest this code knows."""
+        super().__init__(f"schema version {found} is newer than {supported}")
+        self.found = found
+        self.supported = supported
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -96,7 +105,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     target = len(MIGRATIONS)
     if found > target:
-        raise SchemaTooNewError(f"schema version {found} is newer than {target}")
+        raise SchemaTooNewError(found, target)
     for version in range(found, target):
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -10,24 +10,12 @@ from math import isfinite
 import re
 from typing import Any, Protocol
 
-from .history.metrics import METRICS, Tier, columns_for
+from ..history.metrics import METRICS, Tier, columns_for
+from .choices import FORMATS, ExportFormat
 
 type Row = tuple[Any, ...]
 """One history row in `columns_for(tier)` order: epoch seconds, then the values."""
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Format:
-    """A file format an export can have."""
-
-    content_type: str
-    extension: str
-
-
-FORMATS: dict[str, Format] = {
-    "csv": Format(content_type="text/csv; charset=utf-8", extension="csv"),
-    "json": Format(content_type="application/json; charset=utf-8", extension="json"),
-}
 
 _INTEGER_COLUMNS = frozenset(
     {
@@ -45,6 +33,18 @@ _INTEGER_COLUMNS = frozenset(
 # "z" turns a value that rounds to -0 into 0; "f" never switches to scientific notation.
 _INTEGER_SPEC = "z.0f"
 _DECIMAL_SPEC = "z.3f"
+
+
+def _whole(value: float) -> int:
+    """A finite number as `_INTEGER_SPEC` writes it, read back."""
+    return round(value)
+
+
+def _decimal(value: float) -> float:
+    """A finite number as `_DECIMAL_SPEC` writes it, read back."""
+    # round() rounds the stored binary value as format() does; + 0.0 turns -0.0 into 0.0 like "z".
+    return round(value, 3) + 0.0
+
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet run a cell as a formula (OWASP CSV injection)."""
@@ -267,6 +267,44 @@ class JsonExportWriter(_Writer):
         self._slow_item = (
             "{{" + ",".join([first, *(f"{k}:{{}}" for k in keys[1:])]) + "}}"
         )
+        self._readers = tuple(
+            _whole if spec == _INTEGER_SPEC else _decimal for spec in self._specs
+        )
+
+    def data_points(self, rows: Iterable[Row]) -> list[dict[str, Any]]:
+        """The rows as the data points JSON reads back from this writer's file, without the text.
+
+        Same keys, timestamps and numbers as `write` (three decimals; whole numbers for byte rates
+        and sample counts; null for what is missing), so a response that carries them says what
+        the file says.
+        """
+        columns, timestamp, width = self.columns, self.timestamp, len(self.columns)
+        readers = self._readers
+        points: list[dict[str, Any]] = []
+        for row in rows:
+            if _fast(row, width):
+                values = [read(v) for read, v in zip(readers, row[1:], strict=True)]
+            else:
+                values = self._values(row)
+            points.append(dict(zip(columns, (timestamp(row[0]), *values), strict=True)))
+        return points
+
+    def _values(self, row: Row) -> list[Any]:
+        """Each value of a row as JSON reads it back, for rows the fast path cannot take."""
+        if len(row) != len(self.columns):
+            raise ValueError(
+                f"a row of {len(row)} values for {len(self.columns)} columns"
+            )
+        values: list[Any] = []
+        for value, read in zip(row[1:], self._readers, strict=True):
+            if isinstance(value, str):
+                values.append(value)
+                continue
+            try:
+                values.append(read(value) if isfinite(value) else None)
+            except (TypeError, ValueError, OverflowError):
+                values.append(None)
+        return values
 
     def start(self) -> bytes:
         """The metadata and the opening of data_points."""
@@ -318,11 +356,11 @@ def _brace(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def make_writer(fmt: str, tier: Tier, meta: ExportMeta) -> ExportWriter:
-    """The writer of a format ("csv" or "json")."""
-    if fmt == "csv":
+def make_writer(fmt: ExportFormat, tier: Tier, meta: ExportMeta) -> ExportWriter:
+    """The writer of a format."""
+    if fmt == ExportFormat.CSV:
         return CsvExportWriter(tier, meta)
-    if fmt == "json":
+    if fmt == ExportFormat.JSON:
         return JsonExportWriter(tier, meta)
     raise ValueError(f"unknown export format {fmt!r}")
 
@@ -359,7 +397,9 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub("_", text).lstrip(".-")[:_MAX_NAME_PART]
 
 
-def safe_filename(server_id: str, range_label: str, day: date, fmt: str) -> str:
+def safe_filename(
+    server_id: str, range_label: str, day: date, fmt: ExportFormat
+) -> str:
     """`{server_id}-metrics-{range}-{YYYY-MM-DD}.{ext}` with nothing a header or a path could misread."""
     extension = FORMATS[fmt].extension
     server = _clean(server_id) or "server"

@@ -1,26 +1,24 @@
-"""Export through the view, the action and the dashboard button, on history written by the store."""
+"""The views: the server list and the streamed export download."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import csv
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 import io
 import json
-from pathlib import Path
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-from yarl import URL
 
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history.metrics import (
@@ -29,46 +27,17 @@ from custom_components.homelab_metrics.history.metrics import (
 )
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import FULL_SAMPLE, NOW
-
-START = NOW - 3 * 86400
-"""History begins three days before NOW; NOW + 30 min is "now" during the tests."""
-CURRENT = NOW + 1800
-
-
-@pytest.fixture
-async def history(
-    hass: HomeAssistant,
-    mock_entry: MockConfigEntry,
-    mock_client: MagicMock,
-    freezer: FrozenDateTimeFactory,
-) -> MockConfigEntry:
-    """A server with three days of 5-minute samples, rolled up, and half an hour not yet rolled up."""
-    freezer.move_to(datetime.fromtimestamp(CURRENT, UTC))
-    mock_client.async_fetch.return_value = replace(FULL_SAMPLE, timestamp=CURRENT)
-    mock_entry.add_to_hass(hass)
-    assert await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    store = get_history(hass).store
-    for ts in range(START, CURRENT, 300):
-        await store.async_add(
-            "nas",
-            replace(
-                FULL_SAMPLE,
-                timestamp=ts,
-                cpu_percent=float(ts % 7),
-                temperature_celsius=None,
-            ),
-        )
-    await store.async_rollup(CURRENT)
-    return mock_entry
+from .conftest import (
+    EXPORT_HISTORY_START,
+    EXPORT_NOW,
+    FULL_SAMPLE,
+    NOW,
+    english_exception,
+    make_entry,
+)
 
 
-async def _get(client, path: str, **query: str):
-    return await client.get(path, params=query)
-
-
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_csv_24h(
     hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
@@ -86,15 +55,15 @@ async def test_view_csv_24h(
     rows = list(csv.reader(io.StringIO(await response.text())))
     assert tuple(rows[0]) == RAW_COLUMNS
     stamps = [datetime.fromisoformat(row[0]) for row in rows[1:]]
-    assert stamps[0] >= datetime.fromtimestamp(CURRENT - 86400, UTC)
-    assert stamps[-1] == datetime.fromtimestamp(CURRENT, UTC)  # the poll at setup
+    assert stamps[0] >= datetime.fromtimestamp(EXPORT_NOW - 86400, UTC)
+    assert stamps[-1] == datetime.fromtimestamp(EXPORT_NOW, UTC)  # the poll at setup
     assert len(rows) - 1 == 86400 // 300 + 1
     first_ts = int(stamps[0].timestamp())
     assert float(rows[1][1]) == float(first_ts % 7)
     assert rows[1][7] == ""  # temperature missing → empty cell
 
 
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_json_7d_hourly_includes_current_hour(
     hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
@@ -123,7 +92,7 @@ async def test_view_json_7d_hourly_includes_current_hour(
     assert points[0]["temperature_celsius_avg"] is None
 
 
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_12m_daily_and_local_tz(
     hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
@@ -141,11 +110,11 @@ async def test_view_12m_daily_and_local_tz(
     assert all(p["timestamp"].endswith("+01:00") for p in document["data_points"])
     assert (
         sum(p["samples"] for p in document["data_points"])
-        == (CURRENT - START) // 300 + 1
+        == (EXPORT_NOW - EXPORT_HISTORY_START) // 300 + 1
     )
 
 
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_custom_window_picks_tier(
     hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
@@ -164,32 +133,49 @@ async def test_view_custom_window_picks_tier(
 
 
 @pytest.mark.parametrize(
-    ("query", "status"),
+    ("query", "key", "placeholders"),
     [
-        ({"range": "1y"}, HTTPStatus.BAD_REQUEST),
-        ({"format": "xml"}, HTTPStatus.BAD_REQUEST),
-        ({"tz": "mars"}, HTTPStatus.BAD_REQUEST),
+        (
+            {"range": "1y"},
+            "invalid_range",
+            {"range": "1y", "choices": "24h, 7d, 30d, 12m"},
+        ),
+        (
+            {"format": "xml"},
+            "invalid_format",
+            {"format": "xml", "choices": "csv, json"},
+        ),
+        ({"tz": "mars"}, "invalid_tz", {"tz": "mars", "choices": "utc, local"}),
         (
             {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
-            HTTPStatus.BAD_REQUEST,
+            "window_start_after_end",
+            {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
         ),
-        ({"start": "2025-11-24T10:00:00+00:00"}, HTTPStatus.BAD_REQUEST),
-        ({"start": "yesterday", "end": "today"}, HTTPStatus.BAD_REQUEST),
+        ({"start": "2025-11-24T10:00:00+00:00"}, "window_partial", {}),
+        (
+            {"start": "yesterday", "end": "today"},
+            "window_start_not_iso",
+            {"value": "yesterday"},
+        ),
     ],
 )
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_bad_parameters(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     query: dict[str, str],
-    status: HTTPStatus,
+    key: str,
+    placeholders: dict[str, str],
 ) -> None:
-    """Bad parameters answer 400 with a JSON message."""
+    """Bad parameters answer 400: the English message, and its key and placeholders to translate it."""
     client = await hass_client()
     response = await client.get("/api/homelab_metrics/servers/nas/export", params=query)
-    assert response.status == status
-    body = await response.json()
-    assert body["message"]
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert await response.json() == {
+        "message": english_exception(key, placeholders),
+        "translation_key": key,
+        "translation_placeholders": placeholders,
+    }
 
 
 @pytest.mark.parametrize(
@@ -201,7 +187,7 @@ async def test_view_bad_parameters(
         "/api/homelab_metrics/servers/%2e%2e/export",
     ],
 )
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_unknown_server(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, path: str
 ) -> None:
@@ -212,7 +198,7 @@ async def test_view_unknown_server(
     assert not (await response.text()).startswith("timestamp")
 
 
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_view_needs_auth(
     hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
 ) -> None:
@@ -226,7 +212,7 @@ async def test_view_needs_auth(
         assert response.status == HTTPStatus.UNAUTHORIZED
 
 
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_signed_path(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,
@@ -254,27 +240,7 @@ async def test_signed_path(
     assert (await client.get(signed)).status == HTTPStatus.UNAUTHORIZED
 
 
-@pytest.mark.usefixtures("history")
-async def test_servers_view(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
-) -> None:
-    """The card's server list."""
-    client = await hass_client()
-    response = await client.get("/api/homelab_metrics/servers")
-    assert response.status == HTTPStatus.OK
-    assert await response.json() == [
-        {
-            "server_id": "nas",
-            "name": "NAS",
-            "agent": "node_exporter",
-            "host": "192.168.1.10",
-            "online": True,
-            "last_sample": CURRENT,
-        }
-    ]
-
-
-@pytest.mark.usefixtures("history")
+@pytest.mark.usefixtures("export_history")
 async def test_empty_range(
     hass: HomeAssistant, hass_client: ClientSessionGenerator
 ) -> None:
@@ -289,189 +255,6 @@ async def test_empty_range(
         "/api/homelab_metrics/servers/nas/export", params={**params, "format": "json"}
     )
     assert json.loads(await response.text())["data_points"] == []
-
-
-def _device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
-    return device.id
-
-
-async def test_service_response_and_saved_file(
-    hass: HomeAssistant,
-    history: MockConfigEntry,
-    hass_client_no_auth: ClientSessionGenerator,
-) -> None:
-    """The action answers with a working signed link; the saved file equals the download."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        "export",
-        {"server": _device_id(hass), "range": "7d", "format": "csv", "save": True},
-        blocking=True,
-        return_response=True,
-    )
-    assert response["server_id"] == "nas"
-    assert response["server_name"] == "NAS"
-    assert response["tier"] == "hourly"
-    assert response["format"] == "csv"
-    assert response["filename"] == "nas-metrics-7d-2025-11-24.csv"
-    assert response["rows"] == 3 * 24 + 1
-    saved = Path(response["path"])
-    assert saved == Path(
-        hass.config.path("homelab_metrics", "exports", response["filename"])
-    )
-    client = await hass_client_no_auth()
-    download = await client.get(URL(response["url"]).raw_path_qs)
-    assert download.status == HTTPStatus.OK
-    assert await download.read() == saved.read_bytes()
-
-
-async def test_service_include_data(
-    hass: HomeAssistant, history: MockConfigEntry
-) -> None:
-    """include_data returns the points, usable in templates."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        "export",
-        {"server": _device_id(hass), "range": "7d", "include_data": True},
-        blocking=True,
-        return_response=True,
-    )
-    points = response["data_points"]
-    assert len(points) == response["rows"] == 3 * 24 + 1
-    assert (
-        max(p["cpu_max"] for p in points) == 12.5
-    )  # the live poll; stored samples reach 6
-    assert "path" not in response
-
-
-async def test_service_rows_without_save(
-    hass: HomeAssistant, history: MockConfigEntry
-) -> None:
-    """Without save or data, the response still counts the rows."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        "export",
-        {"server": _device_id(hass)},
-        blocking=True,
-        return_response=True,
-    )
-    assert response["range"] == "24h"
-    assert response["rows"] == 86400 // 300 + 1
-    assert set(response) == {
-        "server_id",
-        "server_name",
-        "range",
-        "tier",
-        "format",
-        "filename",
-        "rows",
-        "url",
-    }
-
-
-@pytest.mark.parametrize(
-    ("data", "key"),
-    [
-        ({"range": "1y"}, "invalid_range"),
-        ({"format": "xml"}, "invalid_format"),
-        (
-            {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"},
-            "invalid_window",
-        ),
-    ],
-)
-async def test_service_errors(
-    hass: HomeAssistant, history: MockConfigEntry, data: dict[str, str], key: str
-) -> None:
-    """Bad input raises a translated validation error."""
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "export",
-            {"server": _device_id(hass), **data},
-            blocking=True,
-            return_response=True,
-        )
-    assert err.value.translation_key == key
-    assert str(err.value)
-
-
-async def test_service_device_errors(
-    hass: HomeAssistant, history: MockConfigEntry
-) -> None:
-    """An unknown device, or one of another integration, is refused by name."""
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": "nope"}, blocking=True, return_response=True
-        )
-    assert err.value.translation_key == "unknown_device"
-    other_entry = MockConfigEntry(domain="other")
-    other_entry.add_to_hass(hass)
-    device = dr.async_get(hass).async_get_or_create(
-        config_entry_id=other_entry.entry_id,
-        identifiers={("other", "x")},
-        name="Printer",
-    )
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": device.id}, blocking=True, return_response=True
-        )
-    assert err.value.translation_key == "not_our_device"
-    assert "Printer" in str(err.value)
-
-
-async def test_button_and_selects(
-    hass: HomeAssistant, history: MockConfigEntry
-) -> None:
-    """The selects choose what the button exports; the notification holds a working link."""
-    await hass.services.async_call(
-        "select",
-        "select_option",
-        {"entity_id": "select.nas_export_range", "option": "30d"},
-        blocking=True,
-    )
-    await hass.services.async_call(
-        "select",
-        "select_option",
-        {"entity_id": "select.nas_export_format", "option": "json"},
-        blocking=True,
-    )
-    assert hass.states.get("select.nas_export_range").state == "30d"
-    await hass.services.async_call(
-        "button", "press", {"entity_id": "button.nas_export_metrics"}, blocking=True
-    )
-    from homeassistant.components import persistent_notification
-
-    notifications = persistent_notification._async_get_or_create_notifications(hass)
-    note = notifications[f"{DOMAIN}_nas_export"]
-    assert "[nas-metrics-30d-2025-11-24.json](" in note["message"]
-    assert "range=30d" in note["message"]
-    assert "authSig=" in note["message"]
-
-
-async def test_selects_restored_after_restart(
-    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
-) -> None:
-    """The export range and format chosen before a restart come back."""
-    from homeassistant.core import State
-    from pytest_homeassistant_custom_component.common import mock_restore_cache
-
-    mock_restore_cache(
-        hass,
-        [
-            State("select.nas_export_range", "12m"),
-            State("select.nas_export_format", "bogus"),
-        ],
-    )
-    mock_entry.add_to_hass(hass)
-    assert await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    assert hass.states.get("select.nas_export_range").state == "12m"
-    assert (
-        hass.states.get("select.nas_export_format").state == "csv"
-    )  # an unknown option is ignored
-    assert mock_entry.runtime_data.export_choice.range == "12m"
 
 
 @pytest.fixture
@@ -528,6 +311,50 @@ async def test_view_local_time_on_dst_day(
     assert [p["samples"] for p in utc["data_points"]] == [6] * 25
 
 
+@pytest.mark.usefixtures("export_history")
+async def test_servers_view(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, hass_admin_user: MockUser
+) -> None:
+    """The card's server list; an administrator also sees where each server is."""
+    assert hass_admin_user.is_admin
+    client = await hass_client()
+    response = await client.get("/api/homelab_metrics/servers")
+    assert response.status == HTTPStatus.OK
+    assert await response.json() == [
+        {
+            "server_id": "nas",
+            "name": "NAS",
+            "agent": "node_exporter",
+            "host": "192.168.1.10",
+            "online": True,
+            "last_sample": EXPORT_NOW,
+        }
+    ]
+
+
+@pytest.mark.usefixtures("export_history")
+async def test_servers_view_hides_hosts_from_other_users(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_read_only_user: MockUser,
+    hass_read_only_access_token: str,
+) -> None:
+    """A user who is not an administrator gets the list without the servers' addresses."""
+    assert not hass_read_only_user.is_admin
+    client = await hass_client(hass_read_only_access_token)
+    response = await client.get("/api/homelab_metrics/servers")
+    assert response.status == HTTPStatus.OK
+    assert await response.json() == [
+        {
+            "server_id": "nas",
+            "name": "NAS",
+            "agent": "node_exporter",
+            "online": True,
+            "last_sample": EXPORT_NOW,
+        }
+    ]
+
+
 async def test_views_leave_the_history_closed_without_servers(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -546,3 +373,161 @@ async def test_views_leave_the_history_closed_without_servers(
     assert response.status == HTTPStatus.SERVICE_UNAVAILABLE
     assert "no Homelab Metrics server is set up" in (await response.json())["message"]
     assert get_history(hass).store is None
+
+
+# HEAD on the export view: GET's status and headers, and no rows read (the card's check).
+
+EXPORT = "/api/homelab_metrics/servers/{server}/export"
+# init_integration freezes the clock: list it (or query_spy) before hass_client in a test's
+# arguments, so the client's token is issued at the frozen time, not in its future.
+FILE_HEADERS = (
+    "Content-Type",
+    "Content-Disposition",
+    "Cache-Control",
+    "X-Content-Type-Options",
+)
+
+
+@pytest.fixture
+def query_spy(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> Iterator[MagicMock]:
+    """The history store's query, still working, with its calls recorded."""
+    store = get_history(hass).store
+    assert store is not None
+    with patch.object(
+        store, "async_query", MagicMock(side_effect=store.async_query)
+    ) as spy:
+        yield spy
+
+
+@pytest.mark.parametrize(
+    ("query", "content_type"),
+    [
+        ({"range": "24h", "format": "csv"}, "text/csv"),
+        ({"range": "7d", "format": "json", "tz": "local"}, "application/json"),
+        (
+            {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T16:00:00+00:00"},
+            "text/csv",
+        ),
+    ],
+)
+async def test_head_answers_get_headers_without_reading_rows(
+    query_spy: MagicMock,
+    hass_client: ClientSessionGenerator,
+    query: dict[str, str],
+    content_type: str,
+) -> None:
+    """200 with the file's headers, no body, and the store is not asked for a row."""
+    client = await hass_client()
+    url = EXPORT.format(server="nas")
+
+    head = await client.head(url, params=query)
+    assert head.status == HTTPStatus.OK
+    assert await head.read() == b""
+    query_spy.assert_not_called()
+
+    get = await client.get(url, params=query)
+    assert get.status == HTTPStatus.OK
+    assert await get.read()
+    query_spy.assert_called_once()
+    for name in FILE_HEADERS:
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert head.headers["Content-Type"].startswith(content_type)
+    assert head.headers["Content-Disposition"].startswith("attachment; filename=")
+
+
+@pytest.mark.parametrize(
+    ("server", "query", "status"),
+    [
+        ("nas", {"range": "1y"}, HTTPStatus.BAD_REQUEST),
+        ("nas", {"range": "24h", "format": "xml"}, HTTPStatus.BAD_REQUEST),
+        ("nas", {"tz": "mars"}, HTTPStatus.BAD_REQUEST),
+        ("nas", {"start": "2025-11-24T10:00:00+00:00"}, HTTPStatus.BAD_REQUEST),
+        ("gone", {"range": "24h"}, HTTPStatus.NOT_FOUND),
+    ],
+)
+async def test_head_refuses_as_get_does(
+    query_spy: MagicMock,
+    hass_client: ClientSessionGenerator,
+    server: str,
+    query: dict[str, str],
+    status: HTTPStatus,
+) -> None:
+    """The same error status and JSON message (as far as HEAD shows it: type and length)."""
+    client = await hass_client()
+    url = EXPORT.format(server=server)
+    head = await client.head(url, params=query)
+    get = await client.get(url, params=query)
+    assert head.status == get.status == status
+    message = await get.read()
+    assert b'"message"' in message
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    # The length of the same (compressed) message: the body a HEAD answer leaves out.
+    for name in ("Content-Length", "Content-Encoding"):
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert await head.read() == b""
+    query_spy.assert_not_called()
+
+
+async def test_head_with_the_history_closed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """With no server loaded the history is closed: 503, as GET answers."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    client = await hass_client()
+    url = EXPORT.format(server="nas")
+    head = await client.head(url, params={"range": "24h"})
+    get = await client.get(url, params={"range": "24h"})
+    assert head.status == get.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "message" in await get.json()
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+
+
+async def test_head_needs_auth(
+    init_integration: MockConfigEntry, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """Without a token: 401, before anything is checked."""
+    client = await hass_client_no_auth()
+    head = await client.head(EXPORT.format(server="nas"), params={"range": "24h"})
+    assert head.status == HTTPStatus.UNAUTHORIZED
+
+
+@pytest.mark.usefixtures("export_history")
+async def test_a_renamed_server_in_the_list_and_the_file(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """The server list and the JSON file name the server as the user renamed its device."""
+    registry = dr.async_get(hass)
+    (device,) = dr.async_entries_for_config_entry(
+        registry, hass.config_entries.async_entries(DOMAIN)[0].entry_id
+    )
+    registry.async_update_device(device.id, name_by_user="Cellar NAS")
+    client = await hass_client()
+    servers = await (await client.get("/api/homelab_metrics/servers")).json()
+    assert [s["name"] for s in servers] == ["Cellar NAS"]
+    response = await client.get(
+        "/api/homelab_metrics/servers/nas/export", params={"format": "json"}
+    )
+    document = json.loads(await response.text())
+    assert (document["server_id"], document["server_name"]) == ("nas", "Cellar NAS")
+    assert "nas-metrics-24h-" in response.headers["Content-Disposition"]
+
+
+async def test_a_server_without_a_device_is_named_by_its_entry(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A server not set up yet has no device: the list calls it by its entry's title."""
+    make_entry(host="192.168.1.11", server_id="backup", title="Backup").add_to_hass(
+        hass
+    )
+    client = await hass_client()
+    servers = await (await client.get("/api/homelab_metrics/servers")).json()
+    assert {s["server_id"]: s["name"] for s in servers} == {
+        "nas": "NAS",
+        "backup": "Backup",
+    }
