@@ -24,10 +24,7 @@ from custom_components.homelab_metrics.agents.base import (
     Sample,
 )
 from custom_components.homelab_metrics.agents.http import Reply
-from custom_components.homelab_metrics.agents.node_exporter import (
-    _is_cpu_chip,
-    is_physical,
-)
+from custom_components.homelab_metrics.agents.node_exporter import _is_cpu_chip
 from custom_components.homelab_metrics.agents.prometheus import (
     FIELDS,
     HOUR,
@@ -54,6 +51,7 @@ from custom_components.homelab_metrics.agents.prometheus import (
     value_of,
     vector_entries,
 )
+from custom_components.homelab_metrics.agents.readings import is_physical
 
 from .agent_mocks import hung_agent
 from .fake_server import serve

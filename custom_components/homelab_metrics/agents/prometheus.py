@@ -43,76 +43,9 @@ from .base import (
     InvalidResponse,
     Sample,
 )
-from .http import HttpAgentClient, Reply
-from .node_exporter import CPU_CHIPS, VIRTUAL_INTERFACES
-
-# --- Shared with the other agents -----------------------------------------------------------------
-# Minimal local copies of what `agents/readings.py` (branch `agents`) provides to every agent:
-# `plausible` and TEMPERATURE_RANGE; VIRTUAL_INTERFACES and CPU_CHIPS move there too; and of
-# `http.async_off_loop` from the same branch.
-# When it lands, import them from there and delete this block.
-
-TEMPERATURE_RANGE = (-40.0, 125.0)
-"""°C a CPU can read; outside lie the sensors' error values."""
-_PERCENT_RANGE = (0.0, 100.0)
-_MAX_LOAD = 4_194_304.0
-_MAX_BYTES = 2**63 - 1
-_MAX_RATE = 1e12
-_EARLIEST_BOOT = 946_684_800
-_BOOT_AHEAD = 86_400
-
-
-async def async_off_loop[*Ts, T](func: Callable[[*Ts], T], *args: *Ts) -> T:
-    """func(*args) in the event loop's default executor (Home Assistant's own, there)."""
-    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
-
-
-def _within(value: float | None, low: float, high: float) -> float | None:
-    """The value when it lies within [low, high] (NaN never does), else None."""
-    return value if value is not None and low <= value <= high else None
-
-
-def _bytes(value: float | None) -> int | None:
-    """A byte count from 0 to 2**63 - 1 as an int, else None."""
-    return int(value) if value is not None and 0 <= value <= _MAX_BYTES else None
-
-
-def plausible(sample: Sample) -> Sample:
-    """The sample with every figure that cannot be true dropped (missing, never clamped)."""
-    memory_total = _bytes(sample.memory_total_bytes)
-    disk_total = _bytes(sample.disk_total_bytes)
-    memory_used = _bytes(sample.memory_used_bytes)
-    disk_used = _bytes(sample.disk_used_bytes)
-    boot = sample.boot_time
-    return Sample(
-        timestamp=sample.timestamp,
-        cpu_percent=_within(sample.cpu_percent, *_PERCENT_RANGE),
-        memory_percent=_within(sample.memory_percent, *_PERCENT_RANGE),
-        disk_percent=_within(sample.disk_percent, *_PERCENT_RANGE),
-        load_1m=_within(sample.load_1m, 0.0, _MAX_LOAD),
-        load_5m=_within(sample.load_5m, 0.0, _MAX_LOAD),
-        load_15m=_within(sample.load_15m, 0.0, _MAX_LOAD),
-        memory_used_bytes=None
-        if memory_used is None
-        or (memory_total is not None and memory_used > memory_total)
-        else memory_used,
-        memory_total_bytes=memory_total,
-        disk_used_bytes=None
-        if disk_used is None or (disk_total is not None and disk_used > disk_total)
-        else disk_used,
-        disk_total_bytes=disk_total,
-        network_rx_bytes_per_second=_within(
-            sample.network_rx_bytes_per_second, 0.0, _MAX_RATE
-        ),
-        network_tx_bytes_per_second=_within(
-            sample.network_tx_bytes_per_second, 0.0, _MAX_RATE
-        ),
-        temperature_celsius=_within(sample.temperature_celsius, *TEMPERATURE_RANGE),
-        boot_time=boot
-        if boot is not None and _EARLIEST_BOOT <= boot <= sample.timestamp + _BOOT_AHEAD
-        else None,
-    )
-
+from .http import HttpAgentClient, Reply, async_off_loop
+from .node_exporter import CPU_CHIPS
+from .readings import TEMPERATURE_RANGE, VIRTUAL_INTERFACES, plausible
 
 # --- Limits ---------------------------------------------------------------------------------------
 
