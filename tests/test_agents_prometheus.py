@@ -126,7 +126,7 @@ def test_every_selector_names_the_instance() -> None:
     queries = field_queries(60, 'nas:9100"x')
     assert set(queries) == set(FIELDS)
     for query in queries.values():
-        selectors = re.findall(r"\b(node_\w+)(\{[^}]*\})?", query)
+        selectors = re.findall(r"\b((?:node|apt)_\w+)(\{[^}]*\})?", query)
         assert selectors
         for name, matchers in selectors:
             assert 'instance="nas:9100\\"x"' in matchers, (name, query)
@@ -248,8 +248,9 @@ def test_recorded_poll(kind: str) -> None:
     assert nodes["127.0.0.1:19101"] is None
     sample = nodes["127.0.0.1:19100"]
     assert sample is not None and sample.timestamp == NOW
-    for field in FIELDS:
-        if field != "temperature_celsius":  # a VM has no sensors
+    # Recorded before swap, updates and reboot were polled; a VM has no sensors.
+    for field in FIELDS[: FIELDS.index("boot_time") + 1]:
+        if field != "temperature_celsius":
             assert getattr(sample, field) is not None, field
     assert sample.temperature_celsius is None
     assert isinstance(sample.memory_total_bytes, int) and isinstance(
@@ -391,6 +392,69 @@ def test_poll_entries_are_checked_one_by_one() -> None:
         "down:9100": None,
         "no-up:9100": Sample(timestamp=NOW, load_1m=0.5),
     }
+
+
+def test_swap_updates_and_reboot() -> None:
+    """Swap in percent, the updates as a whole count, the reboot flag only from 0 or 1."""
+    data = {
+        "resultType": "vector",
+        "result": [
+            entry("a:9100", "swap_percent", "12.5"),
+            entry("a:9100", "updates_pending", "7"),
+            entry("a:9100", "reboot_required", "1"),
+            entry("b:9100", "updates_pending", "-1"),
+            entry("b:9100", "reboot_required", "0"),
+            entry("c:9100", "reboot_required", "0.5"),
+            entry("c:9100", "swap_percent", "101"),
+        ],
+    }
+    nodes = build_poll(vector_entries(data), NOW)
+    assert nodes == {
+        "a:9100": Sample(
+            timestamp=NOW, swap_percent=12.5, updates_pending=7, reboot_required=True
+        ),
+        "b:9100": Sample(timestamp=NOW, reboot_required=False),
+        "c:9100": Sample(timestamp=NOW),
+    }
+    a = nodes["a:9100"]
+    assert a is not None and isinstance(a.updates_pending, int)
+
+
+def test_swap_query_gives_no_figure_without_swap() -> None:
+    """A server without swap (SwapTotal 0) has no swap figure rather than 0 % or NaN."""
+    assert "node_memory_SwapTotal_bytes > 0" in field_queries(60)["swap_percent"]
+
+
+def test_node_os_and_version() -> None:
+    """os-release's pretty name, else its name and version, else the kernel; the exporter's version."""
+
+    def tagged(instance: str, tag: str, **labels: str) -> dict[str, Any]:
+        return {
+            "metric": {"instance": instance, "job": "node", "hm": tag, **labels},
+            "value": [NOW, "1"],
+        }
+
+    data = {
+        "resultType": "vector",
+        "result": [
+            tagged("a:9100", "uname", nodename="a", sysname="Linux", release="6.1"),
+            tagged("a:9100", "os", pretty_name="Debian GNU/Linux 12 (bookworm)"),
+            tagged("a:9100", "build", version="1.5.0"),
+            tagged("b:9100", "uname", nodename="b", sysname="Linux", release="6.8"),
+            tagged("b:9100", "os", name="Alpine Linux", version="3.20"),
+            tagged("c:9100", "uname", nodename="c", sysname="Linux", release="5.10"),
+            tagged("c:9100", "build", version="x" * 300),
+            tagged("d:9100", "node"),
+        ],
+    }
+    nodes = {n.instance: n for n in build_nodes(vector_entries(data))}
+    assert (nodes["a:9100"].os, nodes["a:9100"].version) == (
+        "Debian GNU/Linux 12 (bookworm)",
+        "1.5.0",
+    )
+    assert nodes["b:9100"].os == "Alpine Linux 3.20"
+    assert (nodes["c:9100"].os, nodes["c:9100"].version) == ("Linux 5.10", None)
+    assert (nodes["d:9100"].os, nodes["d:9100"].nodename) == (None, None)
 
 
 def test_hours_from_stats() -> None:

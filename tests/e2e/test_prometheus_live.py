@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 import math
 import os
 from pathlib import Path
@@ -130,6 +131,8 @@ async def test_connection_and_discovery(
     live = nodes[f"127.0.0.1:{node_exporter.port}"]
     assert live.job == "node" and live.up
     assert live.nodename == os.uname().nodename
+    # node_exporter 1.5 reads os-release (node_os_info) and tells its version.
+    assert live.os and live.version and live.version[0].isdigit()
     assert live.scrape_interval is not None and 0.5 < live.scrape_interval < 3
     (down,) = (n for n in nodes.values() if n is not live)
     assert not down.up and down.nodename is None and down.job == "node"
@@ -292,9 +295,15 @@ node_hwmon_temp_celsius{chip="soc",sensor="temp1"} -273.15
 node_hwmon_temp_celsius{chip="soc",sensor="temp2"} 44
 node_memory_MemTotal_bytes 1000
 node_memory_MemAvailable_bytes 250
+node_memory_SwapTotal_bytes 2048
+node_memory_SwapFree_bytes 1536
 node_load1 0.5
+apt_upgrades_pending{arch="all",origin="Debian:bookworm/stable"} 3
+apt_upgrades_pending{arch="amd64",origin="Debian:bookworm-security"} 2
+node_reboot_required 1
 """
-"""A broken Tdie (255) lets the chip's Tctl count; a -273 reading is skipped: 81.5 °C."""
+"""A broken Tdie (255) lets the chip's Tctl count; a -273 reading is skipped: 81.5 °C. Swap 25 %,
+5 updates from two origins, a reboot required."""
 ZONES_SCRAPE = """\
 node_thermal_zone_temp{type="acpitz",zone="0"} 90
 node_thermal_zone_temp{type="cpu-thermal",zone="1"} 48.5
@@ -303,6 +312,38 @@ node_memory_MemTotal_bytes 1000
 node_memory_MemAvailable_bytes 750
 """
 """No hwmon CPU chip: the hottest CPU zone, not the board's (acpitz): 51 °C."""
+
+
+def _with_newer_fields(sample: Sample, text: str) -> Sample:
+    """The direct agent's sample with swap, updates and reboot from the scrape where it lacks them.
+
+    The direct agent reads these three since the `agents` branch; until it does here, they are
+    computed from the scrape by its rules: swap used over total (none without swap), the updates
+    summed over every origin, the reboot flag from 0 or 1.
+    """
+    values: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values.setdefault(series.split("{", 1)[0], []).append(float(value))
+    total = values.get("node_memory_SwapTotal_bytes", [0.0])[0]
+    free = values.get("node_memory_SwapFree_bytes", [0.0])[0]
+    updates = values.get("apt_upgrades_pending")
+    reboot = values.get("node_reboot_required", [None])[0]
+    return replace(
+        sample,
+        swap_percent=sample.swap_percent
+        if sample.swap_percent is not None
+        else (100 * (1 - free / total) if total > 0 else None),
+        updates_pending=sample.updates_pending
+        if sample.updates_pending is not None
+        else (int(sum(updates)) if updates else None),
+        reboot_required=sample.reboot_required
+        if sample.reboot_required is not None
+        else {0.0: False, 1.0: True}.get(reboot)
+        if reboot is not None
+        else None,
+    )
 
 
 def _bumped(text: str, step: float) -> str:
@@ -365,8 +406,11 @@ async def test_definitions_equal_direct_agent(
     for instance, (before, after, seconds) in pairs.items():
         snap = parse_metrics(after)
         previous = parse_metrics(before) if before is not None else None
-        expected = plausible(
-            build_sample(snap, previous, timestamp=int(t2), elapsed=seconds or None)
+        expected = _with_newer_fields(
+            plausible(
+                build_sample(snap, previous, timestamp=int(t2), elapsed=seconds or None)
+            ),
+            after,
         )
         got = polled.get(instance)
         assert got is not None, instance
@@ -381,5 +425,14 @@ async def test_definitions_equal_direct_agent(
                     b,
                 )
     assert polled["zones:9100"].temperature_celsius == 51  # type: ignore[union-attr]
+    edge = polled["edge:9100"]
+    assert edge is not None
+    assert (edge.swap_percent, edge.updates_pending, edge.reboot_required) == (
+        25.0,
+        5,
+        True,
+    )
+    capture = polled["capture:9100"]
+    assert capture is not None and capture.swap_percent is None  # SwapTotal 0: no swap
     # Tctl (74.875) yields to the chip's Tdie; the hottest left is Tccd1.
     assert polled["amd:9100"].temperature_celsius == 51.25  # type: ignore[union-attr]

@@ -57,6 +57,8 @@ MAX_NUMBER_CHARS = 40
 """Longest number text accepted; "-1.7976931348623157e+308" has 24 characters."""
 MAX_LABEL_CHARS = 1024
 """Longest instance, job or node name kept; longer ones are skipped, not cut."""
+MAX_INFO_CHARS = 255
+"""Longest host name, OS name or version kept (as the direct agent keeps them)."""
 MAX_NODES = 5000
 """Nodes one poll or discovery may return."""
 MAX_RANGE_POINTS = 720
@@ -95,8 +97,16 @@ FIELDS: tuple[str, ...] = (
     "network_tx_bytes_per_second",
     "temperature_celsius",
     "boot_time",
+    "swap_percent",
+    "updates_pending",
+    "reboot_required",
 )
-"""Sample fields a poll computes, each with one PromQL expression (`field_queries`)."""
+"""Sample fields a poll computes, each with one PromQL expression (`field_queries`).
+
+The per-mount and per-interface lists (`Sample.filesystems`, `Sample.interfaces`) are not read:
+a Docker or Kubernetes host has dozens of mounts and veths, which would multiply the series of
+a fleet poll several times over for sensors most users leave disabled.
+"""
 
 _INT_FIELDS = frozenset(
     {
@@ -105,8 +115,11 @@ _INT_FIELDS = frozenset(
         "disk_used_bytes",
         "disk_total_bytes",
         "boot_time",
+        "updates_pending",
     }
 )
+_BOOL_FIELDS = {"reboot_required": {0.0: False, 1.0: True}}
+"""Fields that are yes/no, from the 0/1 a collector writes (anything else: no figure)."""
 _UP = "up"
 """Tag of the `up` series in a poll's answer."""
 _TAG = "hm"
@@ -196,6 +209,14 @@ def field_queries(window: int, instance: str | None = None) -> dict[str, str]:
         ),
         "temperature_celsius": f"{hottest_hwmon} or {zones}",
         "boot_time": s("node_boot_time_seconds"),
+        # No swap at all (SwapTotal 0) is no figure, not 0 %.
+        "swap_percent": (
+            f"100 * (1 - {s('node_memory_SwapFree_bytes')}"
+            f" / ({s('node_memory_SwapTotal_bytes')} > 0))"
+        ),
+        # Debian's apt_info collector writes one gauge per origin and architecture.
+        "updates_pending": f"sum by (job, instance) ({s('apt_upgrades_pending')})",
+        "reboot_required": s("node_reboot_required"),
     }
     # One instance scraped by two jobs is the same exporter twice: keep one figure.
     return {field: f"max by (instance) ({expr})" for field, expr in per_job.items()}
@@ -283,6 +304,11 @@ class Node:
     scrape_interval: float | None
     """Seconds between the server's scrapes of it, from the last 5 minutes; None before the
     second scrape."""
+    os: str | None = None
+    """Operating system as the direct agent names it: os-release's PRETTY_NAME, else its NAME
+    and VERSION, else the kernel (node_os_info, node_uname_info)."""
+    version: str | None = None
+    """node_exporter's version (node_exporter_build_info)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -521,7 +547,9 @@ def sample_from(figures: Mapping[str, float], timestamp: int) -> Sample:
     """A plausible Sample from a node's figures by field name."""
     values: dict[str, Any] = {}
     for field, value in figures.items():
-        if field in _INT_FIELDS:
+        if field in _BOOL_FIELDS:
+            values[field] = _BOOL_FIELDS[field].get(value)
+        elif field in _INT_FIELDS:
             if abs(value) < 2**63:
                 values[field] = int(value)
         else:
@@ -595,6 +623,9 @@ def build_nodes(
     """Nodes from a discovery answer (tags uname, node, up, interval), sorted by instance."""
     jobs: dict[str, set[str]] = {}
     nodename: dict[str, str] = {}
+    kernel: dict[str, str] = {}
+    os_name: dict[str, str] = {}
+    version: dict[str, str] = {}
     up: dict[str, bool] = {}
     interval: dict[str, float] = {}
     has_series: set[str] = set()
@@ -610,9 +641,16 @@ def build_nodes(
             jobs.setdefault(instance, set()).add(job)
         if tag == "uname":
             has_series.add(instance)
-            name = _label(metric, "nodename")
-            if name:
+            if name := _info(metric, "nodename"):
                 nodename.setdefault(instance, name)
+            if name := _info(metric, "sysname", "release"):
+                kernel.setdefault(instance, name)
+        elif tag == "os":
+            if name := _info(metric, "pretty_name") or _info(metric, "name", "version"):
+                os_name.setdefault(instance, name)
+        elif tag == "build":
+            if name := _info(metric, "version"):
+                version.setdefault(instance, name)
         elif tag == "node":
             has_series.add(instance)
         elif tag == "up" and value is not None:
@@ -629,17 +667,31 @@ def build_nodes(
             nodename=nodename.get(instance),
             up=up.get(instance, instance in has_series),
             scrape_interval=interval.get(instance),
+            os=os_name.get(instance) or kernel.get(instance),
+            version=version.get(instance),
         )
         for instance in sorted(wanted)
     ]
 
 
+def _info(metric: Mapping[str, Any], *names: str) -> str | None:
+    """Labels of an info series joined by spaces, when they hold something and are not too long."""
+    text = " ".join(
+        value.strip() for name in names if (value := _label(metric, name))
+    ).strip()
+    return text if text and len(text) <= MAX_INFO_CHARS else None
+
+
 def discovery_query() -> str:
-    """The one query of discovery: host names, node series, `up` and scrape intervals."""
+    """The one query of discovery: host names, OS, version, node series, `up`, scrape intervals."""
     node_jobs = "group by (job) (node_uname_info or node_memory_MemTotal_bytes)"
     return batch(
         {
-            "uname": "group by (job, instance, nodename) (node_uname_info)",
+            "uname": (
+                "group by (job, instance, nodename, sysname, release) (node_uname_info)"
+            ),
+            "os": "group by (job, instance, pretty_name, name, version) (node_os_info)",
+            "build": "group by (job, instance, version) (node_exporter_build_info)",
             "node": "group by (job, instance) (node_memory_MemTotal_bytes)",
             "up": f"max by (job, instance) (up and on (job) {node_jobs})",
             # Seconds from the first sample of the last 5 minutes to the last, per interval
