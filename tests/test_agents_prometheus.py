@@ -19,6 +19,7 @@ import pytest
 
 from custom_components.homelab_metrics.agents.base import (
     CannotConnect,
+    FilesystemUsage,
     InvalidAuth,
     InvalidResponse,
     Sample,
@@ -418,6 +419,29 @@ def test_swap_updates_and_reboot() -> None:
     }
     a = nodes["a:9100"]
     assert a is not None and isinstance(a.updates_pending, int)
+
+
+def test_root_filesystem_for_disk_free() -> None:
+    """The root disk's used bytes, Avail and percentage make the root filesystem ("Disk free")."""
+    data = {
+        "resultType": "vector",
+        "result": [
+            entry("a:9100", "disk_used_bytes", "1000"),
+            entry("a:9100", "disk_free_bytes", "3000"),
+            entry("a:9100", "disk_percent", "25"),
+            entry("b:9100", "disk_free_bytes", "3000"),
+            entry("c:9100", "disk_used_bytes", "1000"),
+            entry("c:9100", "disk_free_bytes", "-1"),
+            entry("c:9100", "disk_percent", "25"),
+        ],
+    }
+    nodes = build_poll(vector_entries(data), NOW)
+    a, b, c = nodes["a:9100"], nodes["b:9100"], nodes["c:9100"]
+    assert a is not None and b is not None and c is not None
+    assert a.filesystems == (
+        FilesystemUsage(mountpoint="/", used_bytes=1000, free_bytes=3000, percent=25.0),
+    )
+    assert b.filesystems == () and c.filesystems == ()  # incomplete, implausible
 
 
 def test_swap_query_gives_no_figure_without_swap() -> None:

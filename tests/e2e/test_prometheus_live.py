@@ -13,6 +13,7 @@ from dataclasses import replace
 import math
 import os
 from pathlib import Path
+import re
 import time
 
 import aiohttp
@@ -21,6 +22,7 @@ import pytest
 from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
     CannotConnect,
+    FilesystemUsage,
     InvalidAuth,
     Sample,
 )
@@ -31,6 +33,7 @@ from custom_components.homelab_metrics.agents.node_exporter import (
 )
 from custom_components.homelab_metrics.agents.prometheus import (
     FIELDS,
+    ROOT_FREE,
     ImportChunk,
     PrometheusClient,
     PrometheusConfig,
@@ -62,6 +65,8 @@ NETWORK_FLOOR = 20_000.0
 """Bytes per second of absolute slack, for links that carry almost nothing."""
 WINDOW = 8
 """Seconds between the direct client's two polls, and the server's rate window."""
+SAMPLE_FIELDS = tuple(field for field in FIELDS if field != ROOT_FREE)
+"""The Sample fields a poll fills one by one (ROOT_FREE becomes the root filesystem)."""
 EXACT = 2e-4
 """Relative: the servers keep sample times in milliseconds, so a rate over a 5.0459 s gap is
 divided by 5.046 s (1e-4); every other figure agrees to the last digit."""
@@ -161,7 +166,7 @@ async def test_poll_agrees_with_direct_agent(
         i for i in nodes if i != instance
     ]  # the closed port: offline
     report = {
-        f: (getattr(got, f), getattr(expected, f)) for f in FIELDS
+        f: (getattr(got, f), getattr(expected, f)) for f in SAMPLE_FIELDS
     }  # shown on failure
     assert got.memory_total_bytes == expected.memory_total_bytes, report
     assert got.disk_total_bytes == expected.disk_total_bytes, report
@@ -317,9 +322,10 @@ node_memory_MemAvailable_bytes 750
 def _with_newer_fields(sample: Sample, text: str) -> Sample:
     """The direct agent's sample with swap, updates and reboot from the scrape where it lacks them.
 
-    The direct agent reads these three since the `agents` branch; until it does here, they are
-    computed from the scrape by its rules: swap used over total (none without swap), the updates
-    summed over every origin, the reboot flag from 0 or 1.
+    The direct agent reads these since the `agents` branch; until it does here, they are computed
+    from the scrape by its rules: swap used over total (none without swap), the updates summed over
+    every origin, the reboot flag from 0 or 1, the root filesystem as `df` shows it. Only the
+    root filesystem is compared: the Prometheus source lists no other.
     """
     values: dict[str, list[float]] = {}
     for line in text.splitlines():
@@ -330,8 +336,24 @@ def _with_newer_fields(sample: Sample, text: str) -> Sample:
     free = values.get("node_memory_SwapFree_bytes", [0.0])[0]
     updates = values.get("apt_upgrades_pending")
     reboot = values.get("node_reboot_required", [None])[0]
+    root = re.search(
+        r'^node_filesystem_avail_bytes\{[^}]*mountpoint="/"[^}]*\} (\S+)$',
+        text,
+        re.MULTILINE,
+    )
+    filesystems = sample.filesystems[:1]
+    if not filesystems and root and sample.disk_used_bytes is not None:
+        filesystems = (
+            FilesystemUsage(
+                mountpoint="/",
+                used_bytes=sample.disk_used_bytes,
+                free_bytes=int(float(root.group(1))),
+                percent=sample.disk_percent or 0.0,
+            ),
+        )
     return replace(
         sample,
+        filesystems=filesystems,
         swap_percent=sample.swap_percent
         if sample.swap_percent is not None
         else (100 * (1 - free / total) if total > 0 else None),
@@ -414,7 +436,8 @@ async def test_definitions_equal_direct_agent(
         )
         got = polled.get(instance)
         assert got is not None, instance
-        for field in FIELDS:
+        assert got.filesystems[:1] == expected.filesystems[:1], instance
+        for field in SAMPLE_FIELDS:
             a, b = getattr(got, field), getattr(expected, field)
             assert (a is None) == (b is None), (instance, field, a, b)
             if a is not None:

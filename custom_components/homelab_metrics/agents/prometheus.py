@@ -40,6 +40,7 @@ from .base import (
     DEFAULT_TIMEOUT,
     AgentConfig,
     CannotConnect,
+    FilesystemUsage,
     InvalidResponse,
     Sample,
 )
@@ -82,6 +83,9 @@ API = "/api/v1"
 
 # --- PromQL -----------------------------------------------------------------------------------------
 
+ROOT_FREE = "disk_free_bytes"
+"""Space left on "/" for ordinary users (df's Avail), part of a poll's answer."""
+
 FIELDS: tuple[str, ...] = (
     "cpu_percent",
     "memory_percent",
@@ -100,12 +104,15 @@ FIELDS: tuple[str, ...] = (
     "swap_percent",
     "updates_pending",
     "reboot_required",
+    ROOT_FREE,
 )
 """Sample fields a poll computes, each with one PromQL expression (`field_queries`).
 
-The per-mount and per-interface lists (`Sample.filesystems`, `Sample.interfaces`) are not read:
-a Docker or Kubernetes host has dozens of mounts and veths, which would multiply the series of
-a fleet poll several times over for sensors most users leave disabled.
+ROOT_FREE is no field of its own: with the root disk's used bytes and percentage it makes the
+root filesystem of `Sample.filesystems`, as the direct agent lists it ("Disk free"). The other
+mounts and the per-interface figures are not read: a Docker or Kubernetes host has dozens of
+mounts and veths, which would multiply the series of a fleet poll several times over for
+sensors most users leave disabled.
 """
 
 _INT_FIELDS = frozenset(
@@ -116,12 +123,15 @@ _INT_FIELDS = frozenset(
         "disk_total_bytes",
         "boot_time",
         "updates_pending",
+        ROOT_FREE,
     }
 )
 _BOOL_FIELDS = {"reboot_required": {0.0: False, 1.0: True}}
 """Fields that are yes/no, from the 0/1 a collector writes (anything else: no figure)."""
 _UP = "up"
 """Tag of the `up` series in a poll's answer."""
+STATS = ("avg", "min", "max", "count")
+"""What an hourly bucket holds of each field."""
 _TAG = "hm"
 """The label a batched query adds to tell its parts apart (`or` ignores metric names)."""
 
@@ -217,6 +227,7 @@ def field_queries(window: int, instance: str | None = None) -> dict[str, str]:
         # Debian's apt_info collector writes one gauge per origin and architecture.
         "updates_pending": f"sum by (job, instance) ({s('apt_upgrades_pending')})",
         "reboot_required": s("node_reboot_required"),
+        ROOT_FREE: s("node_filesystem_avail_bytes", root),
     }
     # One instance scraped by two jobs is the same exporter twice: keep one figure.
     return {field: f"max by (instance) ({expr})" for field, expr in per_job.items()}
@@ -271,7 +282,7 @@ def history_stat_queries(
     out: dict[str, str] = {}
     for field in fields:
         inner = f"({exprs[field]})[1h:{int(step)}s]"
-        for stat in ("avg", "min", "max", "count"):
+        for stat in STATS:
             out[f"{field}:{stat}"] = f"{stat}_over_time({inner})"
     return out
 
@@ -554,6 +565,14 @@ def sample_from(figures: Mapping[str, float], timestamp: int) -> Sample:
                 values[field] = int(value)
         else:
             values[field] = value
+    root_free = values.pop(ROOT_FREE, None)
+    used, percent = values.get("disk_used_bytes"), values.get("disk_percent")
+    if root_free is not None and used is not None and percent is not None:
+        values["filesystems"] = (
+            FilesystemUsage(
+                mountpoint="/", used_bytes=used, free_bytes=root_free, percent=percent
+            ),
+        )
     return plausible(Sample(timestamp=timestamp, **values))
 
 
@@ -584,7 +603,7 @@ def build_hours(
         if tag is None or ":" not in tag:
             continue
         field, stat = tag.rsplit(":", 1)
-        if field not in FIELDS or stat not in ("avg", "min", "max", "count"):
+        if field not in FIELDS or field == ROOT_FREE or stat not in STATS:
             continue
         for ts, value in points:
             if value is not None:
