@@ -82,7 +82,7 @@ async def test_press_posts_a_working_link(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """Pressing exports the selected range and format; the notification's link downloads that file."""
-    choice = export_history.runtime_data.export_choice
+    choice = export_history.runtime_data.servers["nas"].export_choice
     choice.range, choice.format = ExportRange.LAST_30_DAYS, ExportFormat.JSON
     # Even with a URL configured, the link is relative: it opens from wherever the user is.
     await hass.config.async_update(external_url="https://ha.example.org")
@@ -131,7 +131,7 @@ async def test_press_speaks_the_users_language(
 
     A language without a file of its own, or without these strings, is told in English.
     """
-    choice = export_history.runtime_data.export_choice
+    choice = export_history.runtime_data.servers["nas"].export_choice
     choice.range, choice.format = ExportRange.LAST_7_DAYS, ExportFormat.JSON
     await hass.config.async_update(language=language)
     note = await _press(hass)

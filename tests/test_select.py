@@ -49,7 +49,7 @@ async def test_selecting_sets_the_button_choice(
             blocking=True,
         )
         assert hass.states.get(entity_id).state == option
-    choice = init_integration.runtime_data.export_choice
+    choice = init_integration.runtime_data.servers["nas"].export_choice
     assert (choice.range, choice.format) == ("30d", "json")
 
 
@@ -70,5 +70,5 @@ async def test_restored_after_restart(
     await hass.async_block_till_done()
     assert hass.states.get("select.nas_export_range").state == "12m"
     assert hass.states.get("select.nas_export_format").state == "csv"
-    choice = mock_entry.runtime_data.export_choice
+    choice = mock_entry.runtime_data.servers["nas"].export_choice
     assert (choice.range, choice.format) == ("12m", "csv")
