@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -632,9 +633,9 @@ def _prometheus_unique_id(url: str) -> str:
 
 
 def _prometheus_title(url: str) -> str:
-    """The entry's (and the Prometheus server's device's) name: host, port and path."""
-    address, prefix = split_url(url)
-    return f"{address.base_url.split('://', 1)[1]}{prefix}"
+    """The entry's (and the Prometheus server's device's) name: host, port and path as typed."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def _prometheus_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
