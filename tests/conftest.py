@@ -22,7 +22,12 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import AgentClient, AgentInfo, Sample
+from custom_components.homelab_metrics.agents.base import (
+    AgentClient,
+    AgentInfo,
+    FilesystemUsage,
+    Sample,
+)
 from custom_components.homelab_metrics.agents.prometheus import (
     Node,
     PrometheusClient,
@@ -171,6 +176,8 @@ async def init_integration(
 
 
 PROMETHEUS_URL = "http://192.168.1.5:9090"
+PROMETHEUS_ENTRY_ID = "01JPR0METHEVS0ENTRY0000000"
+"""A fixed id (in a ULID's form) for the snapshots: the Prometheus server's device and sensors use it."""
 
 NODES = [
     Node(
@@ -223,6 +230,7 @@ def make_prometheus_entry(
     """A Prometheus server's entry as the flow creates it: alpha and beta chosen, the third left out."""
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id=PROMETHEUS_ENTRY_ID if url == PROMETHEUS_URL else None,
         title="192.168.1.5:9090",
         unique_id=url,
         data={CONF_AGENT: "prometheus", "url": url, "verify_ssl": True, **data},
@@ -244,6 +252,14 @@ def fleet_poll(timestamp: int = NOW) -> dict[str, Sample | None]:
             swap_percent=3.5,
             updates_pending=4,
             reboot_required=False,
+            filesystems=(
+                FilesystemUsage(
+                    mountpoint="/",
+                    used_bytes=12_000_000_000,
+                    free_bytes=36_200_000_000,
+                    percent=24.9,
+                ),
+            ),
         ),
         "10.0.0.2:9100": Sample(
             timestamp=timestamp, cpu_percent=80.0, memory_percent=20.0, load_1m=2.5
@@ -278,17 +294,26 @@ def mock_prometheus() -> Generator[MagicMock]:
         yield client
 
 
+async def async_add_prometheus(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry | None = None,
+) -> MockConfigEntry:
+    """Set up a Prometheus server's entry (alpha and beta chosen) half a minute after NOW."""
+    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
+    entry = entry or make_prometheus_entry()
+    entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    return entry
+
+
 @pytest.fixture
 async def init_prometheus(
     hass: HomeAssistant, mock_prometheus: MagicMock, freezer: FrozenDateTimeFactory
 ) -> MockConfigEntry:
     """A Prometheus server's entry with two chosen nodes, set up half a minute after NOW."""
-    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
-    entry = make_prometheus_entry()
-    entry.add_to_hass(hass)
-    assert await async_setup_component(hass, DOMAIN, {})
-    await hass.async_block_till_done()
-    return entry
+    return await async_add_prometheus(hass, freezer)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -29,7 +29,7 @@ from custom_components.homelab_metrics.agents.base import CannotConnect
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
 
-from .conftest import async_next_poll
+from .conftest import async_add_prometheus, async_next_poll
 
 LINK = re.compile(r'<a href="(?P<url>[^"]+)" target="_blank">(?P<name>[^<]+)</a>')
 """The notification's download link, first in its message.
@@ -168,3 +168,17 @@ def _translations(language: str) -> dict[str, str]:
 
     walk("", json.loads(path.read_text()))
     return flat
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_entities_of_prometheus_nodes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_prometheus: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """One export button per node."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.BUTTON]):
+        entry = await async_add_prometheus(hass, freezer)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
