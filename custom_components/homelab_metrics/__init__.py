@@ -73,13 +73,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: HomelabConfigEntry) -> b
         coordinator = PrometheusCoordinator(
             hass, entry, async_create_prometheus_client(hass, entry.data)
         )
+        # From the first discovery on: nodes added there are polled in the same refresh.
+        async_watch_new_nodes(hass, entry, coordinator)
         await coordinator.async_config_entry_first_refresh()
         # The nodes' devices name it as their via_device: it must exist before them.
         dr.async_get(hass).async_get_or_create(
             config_entry_id=entry.entry_id, **coordinator.hub_device_info()
         )
-        # The first discovery may have added new nodes to the options already.
-        async_watch_new_nodes(hass, entry, coordinator)
         importer = async_start_imports(hass, entry, coordinator)
     else:
         coordinator = HomelabCoordinator(

@@ -516,7 +516,6 @@ class PrometheusCoordinator(DataUpdateCoordinator[dict[str, Sample | None]]):
 
     async def _async_update_data(self) -> dict[str, Sample | None]:
         """Discover the nodes when due, then poll every chosen node at once."""
-        chosen = self.chosen
         try:
             if self.server_info is None:
                 self.server_info = await self.client.async_test()
@@ -525,6 +524,8 @@ class PrometheusCoordinator(DataUpdateCoordinator[dict[str, Sample | None]]):
                 or _now() - self._discovered_at >= DISCOVERY_INTERVAL
             ):
                 await self._async_discover()
+            # After discovery, which may have added nodes.
+            chosen = self.chosen
             polled = await self.client.async_poll(self.rate_window, instances=chosen)
         except AgentError as err:
             raise _update_failed(err, "prometheus_") from err

@@ -118,7 +118,11 @@ def with_nodes(
 def async_watch_new_nodes(
     hass: HomeAssistant, entry: ConfigEntry, coordinator: PrometheusCoordinator
 ) -> None:
-    """Add or offer the nodes each discovery finds new, from the discovery just made on."""
+    """Add or offer the nodes each discovery finds new (registered before the first refresh).
+
+    A node added at setup's discovery is polled in that same refresh; one added later makes the
+    entry reload (its update listener), which gives it a device and entities.
+    """
 
     @callback
     def _discovered() -> None:
@@ -160,7 +164,6 @@ def async_watch_new_nodes(
             data={"entry_id": entry.entry_id},
         )
 
-    _discovered()
     entry.async_on_unload(coordinator.async_add_discovery_listener(_discovered))
 
 

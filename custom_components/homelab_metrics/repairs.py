@@ -27,6 +27,12 @@ class NewNodesFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
+        """The flow starts with the issue's data, not the user's: go to the form."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
         """Show the new nodes, all ticked, and add those still ticked."""
         entry: ConfigEntry | None = self.hass.config_entries.async_get_entry(
             self._entry_id
@@ -59,7 +65,7 @@ class NewNodesFlow(RepairsFlow):
             DOMAIN, f"{ISSUE_NEW_NODES}_{self._entry_id}"
         )
         return self.async_show_form(
-            step_id="init",
+            step_id="confirm",
             data_schema=vol.Schema(
                 {
                     vol.Required(
