@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from functools import partial
 import logging
+import sqlite3
 import time
 from typing import TypedDict
 
@@ -161,7 +162,8 @@ class HistoryImporter:
         self.total = 0
         """Requests of the whole import (known once every node is planned)."""
         self.done = 0
-        """Requests done (or found done by an earlier run)."""
+        """Requests done."""
+        self._tenths = 0
         self.running = bool(nodes)
 
     @property
@@ -186,7 +188,11 @@ class HistoryImporter:
         progress = get_progress(self._hass)
         started = time.monotonic()
         try:
-            plans = [(node, await self._async_plan(node)) for node in self._nodes]
+            plans = [
+                (node, chunks)
+                for node in self._nodes
+                if (chunks := await self._async_plan(node)) is not None
+            ]
             self.total = sum(len(chunks) for _, chunks in plans)
             self._changed()
             _LOGGER.info(
@@ -195,18 +201,9 @@ class HistoryImporter:
                 self._title,
                 self.total,
             )
-            tenth = 0
             for node, chunks in plans:
                 await self._async_import_node(node, chunks, progress)
                 await progress.async_save()
-                if self.total and (reached := 10 * self.done // self.total) > tenth:
-                    tenth = reached
-                    _LOGGER.info(
-                        "History import from %s: %s %% (%s done)",
-                        self._title,
-                        10 * tenth,
-                        node.name,
-                    )
         except _Stop as err:
             _LOGGER.warning(
                 "History import from %s stopped: %s; it resumes at the next start",
@@ -224,15 +221,24 @@ class HistoryImporter:
             time.monotonic() - started,
         )
 
-    async def _async_plan(self, node: NodeImport) -> list[ImportChunk]:
-        """The requests still to do for a node, newest first."""
+    async def _async_plan(self, node: NodeImport) -> list[ImportChunk] | None:
+        """The requests still to do for a node, newest first; None to leave it for the next start."""
         progress = get_progress(self._hass)
         record = await progress.async_get(node.server_id, node.until)
         if record is not None and record["done"]:
             return []
-        oldest = await self._async_call(
-            lambda: self._client.async_oldest(node.instance, node.until)
-        )
+        try:
+            oldest = await self._async_call(
+                partial(self._client.async_oldest, node.instance, node.until)
+            )
+        except InvalidResponse as err:
+            _LOGGER.warning(
+                "History import of %s from %s waits for the next start: %s",
+                node.name,
+                self._title,
+                err,
+            )
+            return None
         if oldest is None:
             await progress.async_set(
                 node.server_id,
@@ -278,6 +284,15 @@ class HistoryImporter:
                 rows = []
             await self._async_write(node.server_id, chunk, rows)
             self.done += 1
+            if (tenths := 10 * self.done // self.total) > self._tenths:
+                self._tenths = tenths
+                _LOGGER.info(
+                    "History import from %s: %s %% (%s back to %s)",
+                    self._title,
+                    10 * tenths,
+                    node.name,
+                    _utc(chunk.start),
+                )
             now = time.monotonic()
             await progress.async_set(
                 node.server_id,
@@ -315,6 +330,8 @@ class HistoryImporter:
                 )
         except StoreClosedError as err:
             raise _Stop("the history database was closed") from err
+        except sqlite3.Error as err:
+            raise _Stop(f"the history database could not be written ({err})") from err
 
     async def _async_call[T](self, request: Callable[[], Awaitable[T]]) -> T:
         """A request to the server; while it cannot be reached, wait for a poll that reaches it."""
