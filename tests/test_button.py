@@ -182,3 +182,35 @@ async def test_entities_of_prometheus_nodes(
     with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.BUTTON]):
         entry = await async_add_prometheus(hass, freezer)
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+async def test_a_nodes_button_exports_that_node(
+    hass: HomeAssistant, init_prometheus: MockConfigEntry
+) -> None:
+    """Each node's button uses its own range and format and names its own file."""
+    servers = init_prometheus.runtime_data.servers
+    servers["beta"].export_choice.format = ExportFormat.JSON
+    posted: dict[str, persistent_notification.Notification] = {}
+
+    @callback
+    def _updated(
+        update_type: persistent_notification.UpdateType,
+        notifications: dict[str, persistent_notification.Notification],
+    ) -> None:
+        posted.update(notifications)
+
+    unsubscribe = persistent_notification.async_register_callback(hass, _updated)
+    for node in ("alpha", "beta"):
+        await hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": f"button.{node}_export_metrics"},
+            blocking=True,
+        )
+    unsubscribe()
+    alpha = LINK.match(posted[f"{DOMAIN}_alpha_export"]["message"])
+    beta = LINK.match(posted[f"{DOMAIN}_beta_export"]["message"])
+    assert alpha is not None and beta is not None
+    assert alpha["name"] == "alpha-metrics-24h-2025-11-24.csv"
+    assert beta["name"] == "beta-metrics-24h-2025-11-24.json"
+    assert posted[f"{DOMAIN}_beta_export"]["title"] == "beta: metrics export"
