@@ -291,9 +291,16 @@ async def test_empty_range(
 
 
 def _device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
-    return device.id
+    # Per entry: identifiers are unique only within one since 2026.10 (async_get_device raises there).
+    registry = dr.async_get(hass)
+    devices = [
+        device
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, "nas") in device.identifiers
+    ]
+    assert len(devices) == 1
+    return devices[0].id
 
 
 async def test_service_response_and_saved_file(

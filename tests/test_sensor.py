@@ -61,8 +61,9 @@ async def test_registry_and_device(
     assert entry.unique_id == "nas_cpu_percent"
     total = entity_registry.async_get("sensor.nas_memory_total")
     assert total.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
+    devices = dr.async_entries_for_config_entry(device_registry, mock_entry.entry_id)
+    assert [device.identifiers for device in devices] == [{(DOMAIN, "nas")}]
+    device = devices[0]
     assert device.name == "NAS"
     assert device.model == "node_exporter"
     assert device.configuration_url == "http://192.168.1.10:9100"
