@@ -32,6 +32,7 @@ CARD = "homelab-metrics-export-card"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 RAW_HEADER = "timestamp,cpu_percent,memory_percent,disk_percent,load_1m,network_rx_bytes_per_second,network_tx_bytes_per_second,temperature_celsius"
+DASHBOARD_URL = "homelab-test"
 DASHBOARD = {
     "views": [
         {
@@ -122,7 +123,7 @@ async def _open_dashboard(
     await context.add_init_script(hass.browser_init_script(dark=dark))
     page = await context.new_page()
     page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{error}\n{error.stack}"))
-    await page.goto(f"{hass.url}/lovelace/servers")
+    await page.goto(f"{hass.url}/{DASHBOARD_URL}/servers")
     return context, page
 
 
@@ -160,7 +161,8 @@ async def test_card_downloads_and_shows_errors(tmp_path: Path) -> None:
             entry = await hass.add_server_via_flow(
                 "node_exporter", agent.host, agent.port, "Live"
             )
-            await hass.set_dashboard(DASHBOARD)
+            await hass.add_dashboard(DASHBOARD_URL, "Homelab Metrics")
+            await hass.set_dashboard(DASHBOARD, url_path=DASHBOARD_URL)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
                     executable_path=CHROMIUM, args=BROWSER_ARGS
