@@ -13,6 +13,7 @@ from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -242,3 +243,19 @@ def english_exception(key: str, placeholders: dict[str, str]) -> str:
     )
     message = str(english["exceptions"][key]["message"]).rstrip(".")
     return message.format(**placeholders)
+
+
+def server_device(hass: HomeAssistant, server_id: str) -> dr.DeviceEntry:
+    """A server's device, found through its entry's devices.
+
+    `async_get_device(identifiers=…)` raises in the newest test harness (identifiers are unique
+    per config entry only since 2026.10); going through the entry works on every version.
+    """
+    registry = dr.async_get(hass)
+    (device,) = (
+        device
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, server_id) in device.identifiers
+    )
+    return device

@@ -41,7 +41,7 @@ from .agent_mocks import (
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import serve
+from .fake_server import basic_auth, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glances"
 T0 = 1_764_000_000.0
@@ -384,7 +384,7 @@ async def test_implausible_figures_are_missing(glances: FakeGlances) -> None:
 
 async def test_auth(glances: FakeGlances) -> None:
     """/status is open, so a missing password shows on the data endpoints: InvalidAuth."""
-    glances.auth = aiohttp.BasicAuth("glances", "pw").encode()
+    glances.auth = basic_auth("glances", "pw")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
             await make_client(session, glances.port)[0].async_fetch()

@@ -56,7 +56,7 @@ from .agent_mocks import (
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import probe_loop_steps, serve
+from .fake_server import basic_auth, probe_loop_steps, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
 UPSTREAM = (
@@ -892,7 +892,7 @@ async def test_client_poll_keeps_the_event_loop_free(agent: Agent) -> None:
 
 async def test_client_auth(agent: Agent) -> None:
     """401 without or with wrong credentials; basic auth with the right ones."""
-    agent.auth = aiohttp.BasicAuth("prom", "secret").encode()
+    agent.auth = basic_auth("prom", "secret")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
             await client_for(session, agent.port).async_fetch()

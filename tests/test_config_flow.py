@@ -30,7 +30,7 @@ from custom_components.homelab_metrics.const import (
     MIN_SCAN_INTERVAL,
 )
 
-from .conftest import FULL_SAMPLE, make_entry
+from .conftest import FULL_SAMPLE, make_entry, server_device
 
 INTEGRATION = Path(__file__).parents[1] / "custom_components" / "homelab_metrics"
 EN = json.loads((INTEGRATION / "translations" / "en.json").read_text())
@@ -365,7 +365,7 @@ async def test_reauth_names_the_server_as_renamed(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """The re-authentication form calls the server by its device's name, renamed or not."""
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = server_device(hass, "nas")
     device_registry.async_update_device(device.id, name_by_user="Storage")
     result = await init_integration.start_reauth_flow(hass)
     assert result["description_placeholders"] == {"name": "Storage"}

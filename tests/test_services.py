@@ -29,14 +29,12 @@ from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception
+from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception, server_device
 
 
 def _device_id(hass: HomeAssistant) -> str:
     """The device id of the server "nas", as the action's device picker gives it."""
-    (entry,) = hass.config_entries.async_entries(DOMAIN)
-    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
-    return device.id
+    return server_device(hass, "nas").id
 
 
 async def test_service_response_and_saved_file(

@@ -34,7 +34,10 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_EXPORTER = (
     shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
 )
-GLANCES = str(REPO / ".venv-glances" / "bin" / "glances")
+# scripts/test-newest names the Glances of its chroot: .venv-glances is built for the host's Python.
+GLANCES = os.environ.get("HOMELAB_METRICS_GLANCES") or str(
+    REPO / ".venv-glances" / "bin" / "glances"
+)
 INSTALL_HINT = {
     "node_exporter": "prometheus-node-exporter not installed: apt-get install prometheus-node-exporter",
     "glances": f"{GLANCES} not installed: run scripts/setup (it creates .venv-glances)",
