@@ -378,8 +378,13 @@ async def test_service_server_errors(
         identifiers={("other", "x")},
         name="Printer",
     )
-    er.async_get(hass).async_get_or_create(
-        "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
+    # Named by Home Assistant: newer releases take the device's name into the entity id.
+    toner = (
+        er.async_get(hass)
+        .async_get_or_create(
+            "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
+        )
+        .entity_id
     )
     hass.states.async_set("sensor.kitchen_temperature", "21")
     cases = {
@@ -389,7 +394,7 @@ async def test_service_server_errors(
             {"server": "sensor.no_such_thing"},
         ),
         device.id: ("not_our_device", {"device": "Printer"}),
-        "sensor.other_toner": ("not_our_entity", {"entity": "sensor.other_toner"}),
+        toner: ("not_our_entity", {"entity": toner}),
         "sensor.kitchen_temperature": (
             "not_our_entity",
             {"entity": "sensor.kitchen_temperature"},

@@ -461,14 +461,16 @@ async def _editor(browser: Any, hass: RealHomeAssistant) -> None:
 
     # Choose the offline server from the form's dropdown.
     await form.locator("ha-select").first.click()
-    options = form.locator("ha-select").first.locator("mwc-list-item")
+    # Its items: mwc-list-item up to frontend 2025, ha-dropdown-item in 2026's.
+    options = form.locator("ha-select").first.locator("mwc-list-item, ha-dropdown-item")
     await expect(options).to_have_text(["Live", "Backup (offline)"])
     await options.filter(has_text="Backup").click()
     preview = dialog.locator(CARD)
     await expect(preview.locator(".status")).to_have_text(re.compile("^Offline"))
 
     # Type a title key by key, as a person does: the preview follows each key.
-    title = form.locator("ha-textfield input")
+    # The text field: ha-textfield up to frontend 2025, ha-input in 2026's.
+    title = form.locator("ha-textfield input, ha-input input")
     await title.fill("")
     await expect(preview.locator("h2")).to_have_text("Backup")
     await title.press_sequentially("Backup files", delay=30)
