@@ -28,14 +28,16 @@ from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
     AgentInfo,
     CannotConnect,
-    InvalidAuth,
     InterfaceTraffic,
+    InvalidAuth,
     InvalidResponse,
 )
 from custom_components.homelab_metrics.agents.node_exporter import (
+    MAX_DEVICES_READ,
     MAX_ESCAPES,
     MAX_LABELS,
     MAX_LINE_BYTES,
+    MAX_MOUNTS_READ,
     MAX_SERIES,
     MAX_SERIES_BYTES,
     SLICE_BYTES,
@@ -50,7 +52,11 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_metrics,
     wanted_lines,
 )
-from custom_components.homelab_metrics.agents.readings import is_physical, plausible
+from custom_components.homelab_metrics.agents.readings import (
+    is_physical,
+    is_real_filesystem,
+    plausible,
+)
 
 from .agent_mocks import (
     NODE_EXPORTER_CONTENT_TYPE,
@@ -134,13 +140,15 @@ def test_scanner_matches_prometheus_client(path: Path) -> None:
         else:
             assert name not in snap.gauges
 
+    # "/" and every real filesystem's mount (none of the payloads reaches the caps).
     mounts: dict[tuple[str, str], dict[str, float]] = {}
     fstypes: dict[tuple[str, str], str] = {}
     for stat in ("size", "free", "avail"):
         for labels, v in series(ref, f"node_filesystem_{stat}_bytes"):
             key = (labels["device"], labels["mountpoint"])
-            mounts.setdefault(key, {})[stat] = v
-            fstypes[key] = labels["fstype"]
+            if key[1] == "/" or is_real_filesystem(labels["fstype"], key[1]):
+                mounts.setdefault(key, {})[stat] = v
+                fstypes[key] = labels["fstype"]
     assert snap.filesystems == mounts
     assert snap.fstypes == fstypes
     assert snap.root_fs == next(
@@ -169,7 +177,9 @@ def test_scanner_matches_prometheus_client(path: Path) -> None:
         ("tx", "node_network_transmit_bytes_total"),
     ):
         assert getattr(snap, attr) == {
-            labels["device"]: v for labels, v in series(ref, name)
+            labels["device"]: v
+            for labels, v in series(ref, name)
+            if is_physical(labels["device"])
         }
     hwmon = {
         (labels["chip"], labels["sensor"]): v
@@ -707,6 +717,40 @@ def test_filesystems_of_the_captured_scrapes() -> None:
         build_sample(parse_metrics("node_load1 1\n"), None, timestamp=NOW).filesystems
         == ()
     )
+
+
+def test_mounts_and_devices_read_are_capped() -> None:
+    """Past MAX_MOUNTS_READ real mounts and MAX_DEVICES_READ physical devices, no more is read.
+
+    Choosing among the mounts and computing each device's rates happen in one step of the event
+    loop: the caps bound it (benchmarks/parse.py). "/" is read wherever it comes.
+    """
+    lines = [
+        f'node_filesystem_{stat}_bytes{{device="/dev/d{i}",fstype="ext4",'
+        f'mountpoint="/srv/{i:04}"}} 100\n'
+        for i in range(MAX_MOUNTS_READ + 10)
+        for stat in ("size", "free", "avail")
+    ]
+    lines += [
+        f'node_filesystem_size_bytes{{device="tmpfs",fstype="tmpfs",mountpoint="/run/{i}"}} 1\n'
+        for i in range(50)
+    ]
+    lines += [
+        f'node_filesystem_{stat}_bytes{{device="/dev/root",fstype="ext4",mountpoint="/"}} 100\n'
+        for stat in ("size", "free", "avail")
+    ]
+    lines += [
+        f'node_network_{way}_bytes_total{{device="{name}{i}"}} {i}\n'
+        for i in range(MAX_DEVICES_READ + 10)
+        for name in ("veth", "eth")
+        for way in ("receive", "transmit")
+    ]
+    snap = parse_metrics("".join(lines))
+    assert len(snap.filesystems) == MAX_MOUNTS_READ + 1
+    assert ("/dev/root", "/") in snap.filesystems
+    assert snap.root_fs == {"size": 100, "free": 100, "avail": 100}
+    assert list(snap.rx) == [f"eth{i}" for i in range(MAX_DEVICES_READ)]
+    assert list(snap.tx) == list(snap.rx)
 
 
 def test_swap() -> None:

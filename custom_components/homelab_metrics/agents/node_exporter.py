@@ -31,6 +31,8 @@ from .readings import (
     interface_traffic,
     is_cpu_chip,
     is_cpu_zone,
+    is_physical,
+    is_real_filesystem,
     plausible,
     rate_interval,
     real_filesystems,
@@ -55,10 +57,20 @@ adds some 2,000 more. Over twice that leaves room while bounding a poll's work.
 MAX_SERIES_BYTES = 1024 * 1024
 """Most bytes those lines may hold together; more and the scrape is refused.
 
-Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-60 ms of
-CPU on the shared 2-core test machine at either cap (benchmarks/parse.py), where the 4 MiB body
-cap alone allowed three times that.
+Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-70 ms of
+CPU on the shared 2-core test machine at either cap (benchmarks/parse.py; the most when every line
+is a distinct mount, whose three labels are all decoded), where the 4 MiB body cap alone allowed
+three times that. The parse runs in steps: no step of it takes more than a few milliseconds.
 """
+MAX_MOUNTS_READ = 256
+"""Most mounts of real filesystems one scrape is read for ("/" is read beyond it).
+
+A NAS has a few dozen; choosing among them (`readings.real_filesystems`) costs about 10 µs a mount
+in one step of the event loop, so this bounds that step to a few milliseconds.
+"""
+MAX_DEVICES_READ = 1024
+"""Most physical network devices one scrape is read for (about 2.5 µs each when the rates are
+computed, in one step of the event loop); a server has a handful."""
 SLICE_BYTES = 64 * 1024
 """The scan for wanted lines goes through the body in slices of about this size, one C call each
 (about a millisecond); the event loop runs other work between slices."""
@@ -117,6 +129,9 @@ _FILESYSTEM = {
     b"node_filesystem_free_bytes": "free",
     b"node_filesystem_avail_bytes": "avail",
 }
+_NETWORK = frozenset(
+    {b"node_network_receive_bytes_total", b"node_network_transmit_bytes_total"}
+)
 _IDLE_MODES = frozenset({b"idle", b"iowait"})
 _INFO = {
     b"node_uname_info": "uname",
@@ -141,18 +156,19 @@ class NodeExporterSnapshot:
     filesystems: Mapping[tuple[str, str], Mapping[str, float]] = field(
         default_factory=dict
     )
-    """size, free and avail bytes by (device, mountpoint), for every mount listed."""
+    """size, free and avail bytes by (device, mountpoint): "/" and the mounts of real filesystems
+    (`readings.is_real_filesystem`), at most MAX_MOUNTS_READ of those."""
     fstypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    """The fstype label by (device, mountpoint), from the first line that has one."""
+    """The fstype label of each of those mounts, from its first line."""
     updates: float | None = None
     """apt_upgrades_pending summed over its series; None when there is none."""
     info: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Labels of node_uname_info ("uname"), node_os_info ("os") and node_exporter_build_info
     ("build"), the first line of each."""
     rx: Mapping[str, float]
-    """Received bytes by device."""
+    """Received bytes by physical device (`readings.is_physical`), at most MAX_DEVICES_READ."""
     tx: Mapping[str, float]
-    """Transmitted bytes by device."""
+    """Transmitted bytes by physical device, at most MAX_DEVICES_READ."""
     hwmon: Mapping[tuple[str, str], float]
     """Temperature by (chip, sensor)."""
     chip_names: Mapping[str, str]
@@ -294,6 +310,7 @@ def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSna
     gauges: dict[str, float] = {}
     filesystems: dict[tuple[str, str], dict[str, float]] = {}
     fstypes: dict[tuple[str, str], str] = {}
+    reals = 0
     updates: float | None = None
     info: dict[str, dict[str, str]] = {}
     rx: dict[str, float] = {}
@@ -319,17 +336,27 @@ def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSna
                 if labels.get(b"mode") in _IDLE_MODES:
                     cpu_idle += value
         elif name in _FILESYSTEM:
-            mount = (
-                label_text(labels.get(b"device", b"")),
-                label_text(labels.get(b"mountpoint", b"")),
-            )
-            filesystems.setdefault(mount, {}).setdefault(_FILESYSTEM[name], value)
-            if mount not in fstypes and b"fstype" in labels:
-                fstypes[mount] = label_text(labels[b"fstype"])
-        elif name == b"node_network_receive_bytes_total":
-            rx[label_text(labels.get(b"device", b""))] = value
-        elif name == b"node_network_transmit_bytes_total":
-            tx[label_text(labels.get(b"device", b""))] = value
+            mountpoint = label_text(labels.get(b"mountpoint", b""))
+            mount = (label_text(labels.get(b"device", b"")), mountpoint)
+            if (figures := filesystems.get(mount)) is None:
+                fstype = label_text(labels.get(b"fstype", b""))
+                # Pseudo and container mounts are dropped here, so the cap counts real ones.
+                if mountpoint != "/" and (
+                    reals >= MAX_MOUNTS_READ
+                    or not is_real_filesystem(fstype, mountpoint)
+                ):
+                    continue
+                reals += mountpoint != "/"
+                figures = filesystems[mount] = {}
+                fstypes[mount] = fstype
+            figures.setdefault(_FILESYSTEM[name], value)
+        elif name in _NETWORK:
+            device = label_text(labels.get(b"device", b""))
+            counters = rx if name == b"node_network_receive_bytes_total" else tx
+            if is_physical(device) and (
+                device in counters or len(counters) < MAX_DEVICES_READ
+            ):
+                counters[device] = value
         elif name == b"node_hwmon_temp_celsius":
             hwmon[_chip_sensor(labels)] = value
         elif name == b"node_hwmon_chip_names":
