@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import json
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class FakeGlances:
         self.auth: str | None = None
         self.html = False
         self.web_ui = False
+        self.page: Callable[[], web.Response] | None = None
+        """What / answers, when set (web_ui answers a page otherwise)."""
         self.hang: set[str] = set()
         self.delay = 0.0
         """Seconds every plugin takes to answer."""
@@ -102,6 +104,8 @@ class FakeGlances:
             return web.Response(status=200)
         if self.auth and request.headers.get("Authorization") != self.auth:
             return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
+        if request.path == "/" and self.page is not None:
+            return self.page()
         if request.path == "/" and self.web_ui:
             return web.Response(text="<html>Glances</html>", content_type="text/html")
         if len(parts) != 3 or parts[:2] != ["api", str(self.version)]:
@@ -320,6 +324,38 @@ async def test_requests_per_poll(glances: FakeGlances) -> None:
         assert client.info == AgentInfo(
             hostname="vm", agent_version="3.3.1.1", os="Debian GNU/Linux 12"
         )
+
+
+@pytest.mark.parametrize(
+    ("page", "web_ui"),
+    [
+        (
+            lambda: web.Response(text="<html>Glances</html>", content_type="text/html"),
+            True,
+        ),
+        (lambda: web.Response(status=401, headers={"WWW-Authenticate": "Basic"}), True),
+        (lambda: web.json_response({"detail": "Not Found"}, status=404), False),
+        (lambda: web.Response(text="{}", content_type="application/json"), False),
+        (lambda: web.Response(text="x" * (glances_agent.MAX_PAGE_BYTES + 1)), False),
+        (
+            lambda: web.Response(
+                body=b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"}
+            ),
+            False,
+        ),
+    ],
+    ids=["page", "login", "disabled", "not a page", "too large", "unreadable"],
+)
+async def test_web_ui(
+    glances: FakeGlances, page: Callable[[], web.Response], web_ui: bool
+) -> None:
+    """A page at / (or a login before it) is a web UI to link to; anything else is not."""
+    glances.page = page
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port)
+        sample = await client.async_fetch()
+    assert client.info.web_ui is web_ui
+    assert sample.memory_percent is not None
 
 
 async def test_poll_time_is_bounded_as_a_whole(glances: FakeGlances) -> None:

@@ -427,7 +427,13 @@ def test_plausible_drops_entries_that_are_no_names() -> None:
     fs = TRUE_SAMPLE.filesystems[0]
     sample = replace(
         TRUE_SAMPLE,
-        filesystems=(replace(fs, mountpoint=""), replace(fs, mountpoint="/a\nb"), fs),
+        filesystems=(
+            replace(fs, mountpoint=""),
+            replace(fs, mountpoint="/a\nb"),
+            replace(fs, mountpoint="/c", percent=150.0),
+            replace(fs, mountpoint="/d", used_bytes=-1),
+            fs,
+        ),
         interfaces=(
             InterfaceTraffic(name="eth\x1b[0m"),
             InterfaceTraffic(name="eth0", rx_bytes_per_second=-1.0),
