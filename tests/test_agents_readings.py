@@ -402,7 +402,7 @@ def test_cpu_labels(label: str) -> None:
         "Composite", "Sensor 1", "Sensor 2", "edge", "junction", "mem", "acpitz 0",
         "iwlwifi_1 0", "pch_cannonlake 0", "nvme 0", "drivetemp 0", "SYSTIN", "CPUTIN",
         "PCH_CHIP_TEMP", "amdgpu 0", "nouveau 0", "Core", "Core X", "Package id",
-        "cpu_thermal", "cpu_thermal x", "Core 0 12345", "temp1", "", "Tctl2",
+        "cpu_thermal", "cpu_thermal x", "Core 0 12345", "temp1", "", "Tctl2", "Tctl \u0663",
     ],
 )  # fmt: skip
 def test_not_cpu_labels(label: str) -> None:

@@ -117,7 +117,8 @@ def is_cpu_label(label: str) -> bool:
         return True
     name, _, index = label.rpartition(" ")
     return (
-        index.isdigit()
+        index.isascii()
+        and index.isdigit()
         and len(index) <= 4
         and bool(is_cpu_chip(name) or is_cpu_zone(name) or _CPU_LABEL.fullmatch(name))
     )
