@@ -84,16 +84,25 @@ its fixed cost), about a millisecond each; the event loop runs other work betwee
 _WANTED_LINE = re.compile(
     rb"\n((?:"
     rb"node_cpu_seconds_total\{"
-    rb"|node_memory_(?:Mem(?:Available|Total)|Swap(?:Total|Free))_bytes[ \t{]"
+    rb"|node_memory_Mem(?:Available|Total)_bytes[ \t{]"
     rb"|node_filesystem_(?:size|free|avail)_bytes\{"
     rb"|node_load(?:1|5|15)[ \t{]"
     rb"|node_(?:boot_)?time_seconds[ \t{]"
     rb"|node_network_(?:receive|transmit)_bytes_total\{"
     rb"|node_hwmon_(?:temp_celsius|chip_names|sensor_label)\{"
     rb"|node_thermal_zone_temp\{"
+    rb"|node_memory_Swap(?:Total|Free)_bytes[ \t{]"
     rb"|node_(?:uname|os)_info\{|node_exporter_build_info\{"
-    rb"|apt_upgrades_pending\{|node_reboot_required[ \t{]"
+    rb"|node_reboot_required[ \t{]"
     rb")[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
+)
+# The apt textfile collector's series is scanned apart, and only in a slice that holds it: in the
+# pattern above, a name that does not begin with node_ would cost the pattern its literal prefix
+# (the scan of a 57 kB scrape took 0.15 ms instead of 0.09), and a pattern of its own costs
+# 0.08 ms where bytes.find costs 0.01.
+_TEXTFILE_NAME = b"\napt_upgrades_pending{"
+_TEXTFILE_LINE = re.compile(
+    rb"\n(apt_upgrades_pending\{[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
 )
 # A quoted label value consumes any escaped character, and every quantifier is possessive: the
 # scan of a line never backtracks, so it is linear in the line's length.
@@ -238,7 +247,7 @@ def _scan(body: bytes) -> Iterator[list[bytes]]:
     """The wanted lines of each slice of the body, one C call each."""
     # The pattern finds a line after its newline; the first line has none before it.
     head = b"\n" + body[: MAX_LINE_BYTES + 64]
-    yield _WANTED_LINE.findall(head, 0, head.find(b"\n", 1) + 1)
+    yield _find(head, 0, head.find(b"\n", 1) + 1)
     start = body.find(b"\n")
     while 0 <= start < len(body) - 1:
         # A slice ends just after a newline (the pattern looks for it); the next starts at it.
@@ -247,8 +256,16 @@ def _scan(body: bytes) -> Iterator[list[bytes]]:
             # A line longer than a slice is too long to be read: skipped without a scan.
             start = body.find(b"\n", start + SLICE_BYTES)
             continue
-        yield _WANTED_LINE.findall(body, start, end + 1)
+        yield _find(body, start, end + 1)
         start = end
+
+
+def _find(body: bytes, start: int, end: int) -> list[bytes]:
+    """The wanted lines between start and end (two or three C calls)."""
+    found: list[bytes] = _WANTED_LINE.findall(body, start, end)
+    if body.find(_TEXTFILE_NAME, start, end) >= 0:
+        found += _TEXTFILE_LINE.findall(body, start, end)
+    return found
 
 
 def wanted_lines(body: bytes | str) -> list[bytes]:
