@@ -15,7 +15,6 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-import voluptuous_serialize
 
 from custom_components.homelab_metrics.agents.base import (
     AgentInfo,
@@ -30,7 +29,12 @@ from custom_components.homelab_metrics.const import (
     MIN_SCAN_INTERVAL,
 )
 
-from .conftest import FULL_SAMPLE, make_entry
+from .conftest import FULL_SAMPLE, make_entry, server_device
+
+try:  # How the frontend receives a form: probatio since Home Assistant 2026.10.
+    from probatio import to_field_list as serialize_schema
+except ImportError:
+    from voluptuous_serialize import convert as serialize_schema
 
 INTEGRATION = Path(__file__).parents[1] / "custom_components" / "homelab_metrics"
 EN = json.loads((INTEGRATION / "translations" / "en.json").read_text())
@@ -375,7 +379,7 @@ async def test_reauth_names_the_server_as_renamed(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """The re-authentication form calls the server by its device's name, renamed or not."""
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = server_device(hass, "nas")
     device_registry.async_update_device(device.id, name_by_user="Storage")
     result = await init_integration.start_reauth_flow(hass)
     assert result["description_placeholders"] == {"name": "Storage"}
@@ -497,9 +501,10 @@ async def test_user_error_keeps_the_security_section(
 
 def _fields(result: ConfigFlowResult) -> list[dict[str, Any]]:
     """The form's fields as the frontend receives them."""
-    return voluptuous_serialize.convert(
+    fields: list[dict[str, Any]] = serialize_schema(
         result["data_schema"], custom_serializer=cv.custom_serializer
     )
+    return fields
 
 
 def _default(result: ConfigFlowResult, *path: str) -> Any:

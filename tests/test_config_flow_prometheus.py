@@ -26,6 +26,7 @@ from .conftest import (
     NODES,
     NOW,
     async_next_poll,
+    find_server_device,
     make_entry,
     make_prometheus_entry,
 )
@@ -407,7 +408,7 @@ async def test_options_add_and_remove_nodes(
     assert "import_until" not in options["nodes"]["10.0.0.1:9100"]
     assert options["nodes"]["10.0.0.3:9100"]["import_until"] > NOW
     assert options["ignored"] == ["10.0.0.2:9100"]
-    assert device_registry.async_get_device(identifiers={(DOMAIN, "beta")}) is None
+    assert find_server_device(hass, "beta") is None
     store = get_history(hass).store
     assert store is not None
     assert await store.async_count("beta", Tier.RAW, 0, NOW + 3600) == 0

@@ -24,7 +24,6 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidResponse,
 )
 from custom_components.homelab_metrics.agents.prometheus import ServerInfo
-from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.coordinator import DISCOVERY_INTERVAL
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history_manager import get_history
@@ -35,6 +34,7 @@ from .conftest import (
     PROMETHEUS_ENTRY_ID,
     async_add_prometheus,
     async_next_poll,
+    find_server_device,
     fleet_poll,
     make_prometheus_entry,
     node_options,
@@ -83,14 +83,14 @@ async def test_devices_hang_off_the_prometheus_server(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """A device per node, as a direct node_exporter's, connected via the Prometheus server's."""
-    hub = device_registry.async_get_device(identifiers={(DOMAIN, PROMETHEUS_ENTRY_ID)})
+    hub = find_server_device(hass, PROMETHEUS_ENTRY_ID)
     assert hub is not None
     assert (hub.name, hub.sw_version, hub.configuration_url) == (
         "192.168.1.5:9090",
         "Prometheus 2.42.0",
         "http://192.168.1.5:9090",
     )
-    alpha = device_registry.async_get_device(identifiers={(DOMAIN, "alpha")})
+    alpha = find_server_device(hass, "alpha")
     assert alpha is not None
     assert (alpha.name, alpha.model, alpha.model_id, alpha.sw_version) == (
         "alpha",
@@ -114,7 +114,7 @@ async def test_a_server_without_a_version(
     """VictoriaMetrics tells no version: the server's device shows none."""
     mock_prometheus.async_test.return_value = ServerInfo(version=None, buildinfo=True)
     await async_add_prometheus(hass, freezer)
-    hub = device_registry.async_get_device(identifiers={(DOMAIN, PROMETHEUS_ENTRY_ID)})
+    hub = find_server_device(hass, PROMETHEUS_ENTRY_ID)
     assert hub is not None and hub.sw_version is None
 
 
@@ -250,7 +250,7 @@ async def test_discovery_once_an_hour_updates_the_devices(
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert mock_prometheus.async_discover.await_count == 2
-    alpha = device_registry.async_get_device(identifiers={(DOMAIN, "alpha")})
+    alpha = find_server_device(hass, "alpha")
     assert alpha is not None
     assert (alpha.sw_version, alpha.model) == (
         "node_exporter 1.9.0",

@@ -35,6 +35,7 @@ from .conftest import (
     PROMETHEUS_ENTRY_ID,
     async_add_prometheus,
     async_next_poll,
+    find_server_device,
     fleet_poll,
     make_entry,
     make_prometheus_entry,
@@ -91,7 +92,7 @@ async def test_a_new_node_is_added_automatically(
     }
     assert "10.0.0.3:9100" not in entry.options["nodes"]
     assert "scrapes 1 new node(s), added: delta" in caplog.text
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "delta")})
+    device = find_server_device(hass, "delta")
     assert device is not None and device.model_id == "10.0.0.4:9100"
     assert hass.states.get("sensor.delta_cpu_usage").state == "80.0"
     # Added once: the next discovery finds nothing new.
@@ -223,14 +224,14 @@ async def test_a_node_gone_can_be_deleted_with_its_history(
     store = get_history(hass).store
     assert store is not None
     assert await store.async_count("beta", Tier.RAW, 0, NOW + 3600) == 1
-    beta = device_registry.async_get_device(identifiers={(DOMAIN, "beta")})
+    beta = find_server_device(hass, "beta")
     assert beta is not None
     response = await _remove_device(
         hass, hass_ws_client, init_prometheus.entry_id, beta.id
     )
     assert response["success"], response
     await hass.async_block_till_done()
-    assert device_registry.async_get_device(identifiers={(DOMAIN, "beta")}) is None
+    assert find_server_device(hass, "beta") is None
     assert set(init_prometheus.options["nodes"]) == {"10.0.0.1:9100"}
     assert "10.0.0.2:9100" not in init_prometheus.options["ignored"]
     store = get_history(hass).store
@@ -249,7 +250,7 @@ async def test_devices_that_cannot_be_deleted(
 ) -> None:
     """A node still scraped, the Prometheus server's own device, and a directly polled server."""
     for identifier in ("alpha", PROMETHEUS_ENTRY_ID):
-        device = device_registry.async_get_device(identifiers={(DOMAIN, identifier)})
+        device = find_server_device(hass, identifier)
         assert device is not None
         response = await _remove_device(
             hass, hass_ws_client, init_prometheus.entry_id, device.id
@@ -259,7 +260,7 @@ async def test_devices_that_cannot_be_deleted(
     direct.add_to_hass(hass)
     assert await hass.config_entries.async_setup(direct.entry_id)
     await hass.async_block_till_done()
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = find_server_device(hass, "nas")
     assert device is not None
     response = await _remove_device(hass, hass_ws_client, direct.entry_id, device.id)
     assert not response["success"]

@@ -49,6 +49,7 @@ from .conftest import (
     make_entry,
     make_prometheus_entry,
     node_options,
+    server_device,
 )
 
 EN = json.loads(
@@ -254,8 +255,9 @@ async def test_registry_and_device(
     assert entry.unique_id == "nas_cpu_percent"
     total = entity_registry.async_get("sensor.nas_memory_total")
     assert total.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
+    devices = dr.async_entries_for_config_entry(device_registry, mock_entry.entry_id)
+    assert [device.identifiers for device in devices] == [{(DOMAIN, "nas")}]
+    device = devices[0]
     assert device.name == "NAS"
     entities = er.async_entries_for_config_entry(entity_registry, mock_entry.entry_id)
     assert {entity.device_id for entity in entities} == {device.id}
@@ -316,7 +318,7 @@ async def test_device_info_from_the_agent(
     make_entry(agent).add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = server_device(hass, "nas")
     assert device is not None
     assert {key: getattr(device, key) for key in expected} == expected
     assert device.manufacturer is None
@@ -331,13 +333,13 @@ async def test_device_info_follows_an_agent_upgrade(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A new agent version or web UI shows on the device at the next poll, without a reload."""
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = server_device(hass, "nas")
     assert device.sw_version == "node_exporter 1.5.0"
     mock_client.info = AgentInfo(
         hostname="nas.lan", agent_version="1.6.0", os="Debian GNU/Linux 13 (trixie)"
     )
     await async_next_poll(hass, freezer)
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "nas")})
+    device = server_device(hass, "nas")
     assert device.sw_version == "node_exporter 1.6.0"
     assert device.model == "Debian GNU/Linux 13 (trixie)"
     assert device.name == "NAS"
@@ -424,7 +426,7 @@ async def test_device_of_an_ipv6_server(
     make_entry("glances", host="fd00::10", port=61208, server_id="v6").add_to_hass(hass)
     await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
-    device = device_registry.async_get_device(identifiers={(DOMAIN, "v6")})
+    device = server_device(hass, "v6")
     assert device is not None
     assert device.configuration_url == "http://[fd00::10]:61208"
     assert device.model_id == "fd00::10"

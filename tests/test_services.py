@@ -36,16 +36,16 @@ from .conftest import (
     PROMETHEUS_ENTRY_ID,
     async_add_prometheus,
     english_exception,
+    find_server_device,
     make_prometheus_entry,
     node_options,
+    server_device,
 )
 
 
 def _device_id(hass: HomeAssistant) -> str:
     """The device id of the server "nas", as the action's device picker gives it."""
-    (entry,) = hass.config_entries.async_entries(DOMAIN)
-    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
-    return device.id
+    return server_device(hass, "nas").id
 
 
 async def test_service_response_and_saved_file(
@@ -389,8 +389,13 @@ async def test_service_server_errors(
         identifiers={("other", "x")},
         name="Printer",
     )
-    er.async_get(hass).async_get_or_create(
-        "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
+    # Named by Home Assistant: newer releases take the device's name into the entity id.
+    toner = (
+        er.async_get(hass)
+        .async_get_or_create(
+            "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
+        )
+        .entity_id
     )
     hass.states.async_set("sensor.kitchen_temperature", "21")
     cases = {
@@ -400,7 +405,7 @@ async def test_service_server_errors(
             {"server": "sensor.no_such_thing"},
         ),
         device.id: ("not_our_device", {"device": "Printer"}),
-        "sensor.other_toner": ("not_our_entity", {"entity": "sensor.other_toner"}),
+        toner: ("not_our_entity", {"entity": toner}),
         "sensor.kitchen_temperature": (
             "not_our_entity",
             {"entity": "sensor.kitchen_temperature"},
@@ -514,7 +519,7 @@ async def test_export_of_a_prometheus_node(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """A node is named by its server id, its device or any of its entities; its file is its own."""
-    beta = device_registry.async_get_device(identifiers={(DOMAIN, "beta")})
+    beta = find_server_device(hass, "beta")
     assert beta is not None
     for server, expected in (
         ("alpha", "alpha"),
@@ -553,7 +558,7 @@ async def test_the_prometheus_server_itself_is_no_server(
     options = node_options(("10.0.0.1:9100", "alpha", "alpha"))
     options["nodes"]["10.0.0.1:9100"]["import_until"] = NOW
     await async_add_prometheus(hass, freezer, make_prometheus_entry(options))
-    hub = device_registry.async_get_device(identifiers={(DOMAIN, PROMETHEUS_ENTRY_ID)})
+    hub = find_server_device(hass, PROMETHEUS_ENTRY_ID)
     assert hub is not None
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(

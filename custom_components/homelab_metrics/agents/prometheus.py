@@ -45,8 +45,7 @@ from .base import (
     Sample,
 )
 from .http import HttpAgentClient, Reply, async_off_loop
-from .node_exporter import CPU_CHIPS
-from .readings import TEMPERATURE_RANGE, VIRTUAL_INTERFACES, plausible
+from .readings import CPU_CHIPS, TEMPERATURE_RANGE, VIRTUAL_INTERFACES, plausible
 
 # --- Limits ---------------------------------------------------------------------------------------
 
