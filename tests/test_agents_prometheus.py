@@ -25,7 +25,6 @@ from custom_components.homelab_metrics.agents.base import (
     Sample,
 )
 from custom_components.homelab_metrics.agents.http import Reply
-from custom_components.homelab_metrics.agents.node_exporter import _is_cpu_chip
 from custom_components.homelab_metrics.agents.prometheus import (
     FIELDS,
     HOUR,
@@ -52,7 +51,7 @@ from custom_components.homelab_metrics.agents.prometheus import (
     value_of,
     vector_entries,
 )
-from custom_components.homelab_metrics.agents.readings import is_physical
+from custom_components.homelab_metrics.agents.readings import is_cpu_chip, is_physical
 
 from .agent_mocks import hung_agent
 from .fake_server import serve
@@ -114,7 +113,7 @@ def test_cpu_chip_regex_is_the_direct_agents_choice() -> None:
     """The PromQL regex keeps exactly the hwmon chips the direct agent reads as CPU sensors."""
     pattern = re.compile(cpu_chip_regex())
     for name in CHIPS:
-        assert (pattern.fullmatch(name) is not None) == _is_cpu_chip(name), name
+        assert (pattern.fullmatch(name) is not None) == is_cpu_chip(name), name
 
 
 def test_promql_string_escapes() -> None:
