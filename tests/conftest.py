@@ -26,9 +26,23 @@ from pytest_homeassistant_custom_component.syrupy import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.homelab_metrics.agents.base import AgentClient, AgentInfo, Sample
+from custom_components.homelab_metrics.agents.base import (
+    AgentClient,
+    AgentInfo,
+    FilesystemUsage,
+    Sample,
+)
+from custom_components.homelab_metrics.agents.prometheus import (
+    Node,
+    PrometheusClient,
+    ServerInfo,
+)
 from custom_components.homelab_metrics.const import (
+    CONF_ADD_NEW,
     CONF_AGENT,
+    CONF_IGNORED,
+    CONF_IMPORT,
+    CONF_NODES,
     CONF_SCAN_INTERVAL,
     CONF_SERVER_ID,
     DOMAIN,
@@ -163,6 +177,147 @@ async def init_integration(
     assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
     return mock_entry
+
+
+PROMETHEUS_URL = "http://192.168.1.5:9090"
+PROMETHEUS_ENTRY_ID = "01JPR0METHEVS0ENTRY0000000"
+"""A fixed id (in a ULID's form) for the snapshots: the Prometheus server's device and sensors use it."""
+
+NODES = [
+    Node(
+        instance="10.0.0.1:9100",
+        job="node",
+        nodename="alpha",
+        up=True,
+        scrape_interval=15.0,
+        os="Debian GNU/Linux 12 (bookworm)",
+        version="1.5.0",
+    ),
+    Node(
+        instance="10.0.0.2:9100",
+        job="node",
+        nodename="beta",
+        up=True,
+        scrape_interval=15.0,
+        os="Ubuntu 24.04.1 LTS",
+        version="1.8.2",
+    ),
+    Node(
+        instance="10.0.0.3:9100",
+        job="node",
+        nodename=None,
+        up=False,
+        scrape_interval=15.0,
+    ),
+]
+"""What the mocked Prometheus server scrapes: two nodes up, one whose scrape fails."""
+
+
+def node_options(*chosen: tuple[str, str, str], **extra: Any) -> dict[str, Any]:
+    """A Prometheus entry's options with (instance, server_id, name) of each chosen node."""
+    return {
+        CONF_SCAN_INTERVAL: 60,
+        CONF_NODES: {
+            instance: {CONF_SERVER_ID: server_id, "name": name}
+            for instance, server_id, name in chosen
+        },
+        CONF_IGNORED: [],
+        CONF_ADD_NEW: True,
+        CONF_IMPORT: False,
+        **extra,
+    }
+
+
+def make_prometheus_entry(
+    options: dict[str, Any] | None = None, url: str = PROMETHEUS_URL, **data: Any
+) -> MockConfigEntry:
+    """A Prometheus server's entry as the flow creates it: alpha and beta chosen, the third left out."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=PROMETHEUS_ENTRY_ID if url == PROMETHEUS_URL else None,
+        title="192.168.1.5:9090",
+        unique_id=url,
+        data={CONF_AGENT: "prometheus", "url": url, "verify_ssl": True, **data},
+        options=options
+        or node_options(
+            ("10.0.0.1:9100", "alpha", "alpha"),
+            ("10.0.0.2:9100", "beta", "beta"),
+            **{CONF_IGNORED: ["10.0.0.3:9100"]},
+        ),
+    )
+
+
+def fleet_poll(timestamp: int = NOW) -> dict[str, Sample | None]:
+    """One poll's answer: alpha with every figure, beta with some, the third node down."""
+    return {
+        "10.0.0.1:9100": replace(
+            FULL_SAMPLE,
+            timestamp=timestamp,
+            swap_percent=3.5,
+            updates_pending=4,
+            reboot_required=False,
+            filesystems=(
+                FilesystemUsage(
+                    mountpoint="/",
+                    used_bytes=12_000_000_000,
+                    free_bytes=36_200_000_000,
+                    percent=24.9,
+                ),
+            ),
+        ),
+        "10.0.0.2:9100": Sample(
+            timestamp=timestamp, cpu_percent=80.0, memory_percent=20.0, load_1m=2.5
+        ),
+        "10.0.0.3:9100": None,
+    }
+
+
+@pytest.fixture
+def mock_prometheus() -> Generator[MagicMock]:
+    """A Prometheus client that scrapes NODES and answers fleet_poll(), wherever one is created."""
+    client = MagicMock(spec=PrometheusClient)
+    client.async_test.return_value = ServerInfo(version="2.42.0", buildinfo=True)
+    client.async_discover.return_value = list(NODES)
+
+    async def poll(window: int, instances: Any = None, **_: Any) -> Any:
+        answer = fleet_poll(int(datetime.now(UTC).timestamp()))
+        return {i: s for i, s in answer.items() if instances is None or i in instances}
+
+    client.async_poll.side_effect = poll
+    client.async_oldest.return_value = None
+    with (
+        patch(
+            "custom_components.homelab_metrics.async_create_prometheus_client",
+            return_value=client,
+        ),
+        patch(
+            "custom_components.homelab_metrics.config_flow.async_create_prometheus_client",
+            return_value=client,
+        ),
+    ):
+        yield client
+
+
+async def async_add_prometheus(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry | None = None,
+) -> MockConfigEntry:
+    """Set up a Prometheus server's entry (alpha and beta chosen) half a minute after NOW."""
+    freezer.move_to(datetime.fromtimestamp(NOW + 30, UTC))
+    entry = entry or make_prometheus_entry()
+    entry.add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.fixture
+async def init_prometheus(
+    hass: HomeAssistant, mock_prometheus: MagicMock, freezer: FrozenDateTimeFactory
+) -> MockConfigEntry:
+    """A Prometheus server's entry with two chosen nodes, set up half a minute after NOW."""
+    return await async_add_prometheus(hass, freezer)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -311,17 +466,25 @@ def english_exception(key: str, placeholders: dict[str, str]) -> str:
     return message.format(**placeholders)
 
 
-def server_device(hass: HomeAssistant, server_id: str) -> dr.DeviceEntry:
-    """A server's device, found through its entry's devices.
+def find_server_device(hass: HomeAssistant, server_id: str) -> dr.DeviceEntry | None:
+    """A server's device (or a Prometheus server's own), found through its entry's devices.
 
     `async_get_device(identifiers=…)` raises in the newest test harness (identifiers are unique
-    per config entry only since 2026.10); going through the entry works on every version.
+    per config entry only since 2026.10); going through the entries works on every version.
     """
     registry = dr.async_get(hass)
-    (device,) = (
+    found = [
         device
         for entry in hass.config_entries.async_entries(DOMAIN)
         for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
         if (DOMAIN, server_id) in device.identifiers
-    )
+    ]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def server_device(hass: HomeAssistant, server_id: str) -> dr.DeviceEntry:
+    """A server's device, which must exist."""
+    device = find_server_device(hass, server_id)
+    assert device is not None, server_id
     return device

@@ -33,7 +33,13 @@ from .captured import (
     async_add_captured_server,
     async_add_server_reporting_everything,
 )
-from .conftest import FULL_SAMPLE, async_next_poll
+from .conftest import (
+    FULL_SAMPLE,
+    async_add_prometheus,
+    async_next_poll,
+    make_prometheus_entry,
+    node_options,
+)
 
 EN = json.loads(
     (
@@ -132,3 +138,26 @@ def test_every_binary_sensor_has_a_name_and_an_icon() -> None:
         key = description.translation_key
         assert EN["entity"]["binary_sensor"][key]["name"], key
         assert key in icons or description.device_class is not None, key
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_binary_sensors_of_prometheus_nodes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_prometheus: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Online per node (off for the one whose scrape fails) and alpha's reboot flag."""
+    options = node_options(
+        ("10.0.0.1:9100", "alpha", "alpha"),
+        ("10.0.0.2:9100", "beta", "beta"),
+        ("10.0.0.3:9100", "gamma", "gamma"),
+    )
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.BINARY_SENSOR]):
+        entry = await async_add_prometheus(
+            hass, freezer, make_prometheus_entry(options)
+        )
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    assert hass.states.get("binary_sensor.alpha_online").state == STATE_ON
+    assert hass.states.get("binary_sensor.gamma_online").state == STATE_OFF

@@ -29,7 +29,7 @@ from custom_components.homelab_metrics.agents.base import CannotConnect
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.export.choices import ExportFormat, ExportRange
 
-from .conftest import async_next_poll
+from .conftest import async_add_prometheus, async_next_poll
 
 LINK = re.compile(r'<a href="(?P<url>[^"]+)" target="_blank">(?P<name>[^<]+)</a>')
 """The notification's download link, first in its message.
@@ -82,7 +82,7 @@ async def test_press_posts_a_working_link(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """Pressing exports the selected range and format; the notification's link downloads that file."""
-    choice = export_history.runtime_data.export_choice
+    choice = export_history.runtime_data.servers["nas"].export_choice
     choice.range, choice.format = ExportRange.LAST_30_DAYS, ExportFormat.JSON
     # Even with a URL configured, the link is relative: it opens from wherever the user is.
     await hass.config.async_update(external_url="https://ha.example.org")
@@ -131,7 +131,7 @@ async def test_press_speaks_the_users_language(
 
     A language without a file of its own, or without these strings, is told in English.
     """
-    choice = export_history.runtime_data.export_choice
+    choice = export_history.runtime_data.servers["nas"].export_choice
     choice.range, choice.format = ExportRange.LAST_7_DAYS, ExportFormat.JSON
     await hass.config.async_update(language=language)
     note = await _press(hass)
@@ -168,3 +168,49 @@ def _translations(language: str) -> dict[str, str]:
 
     walk("", json.loads(path.read_text()))
     return flat
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_entities_of_prometheus_nodes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_prometheus: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """One export button per node."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.BUTTON]):
+        entry = await async_add_prometheus(hass, freezer)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+async def test_a_nodes_button_exports_that_node(
+    hass: HomeAssistant, init_prometheus: MockConfigEntry
+) -> None:
+    """Each node's button uses its own range and format and names its own file."""
+    servers = init_prometheus.runtime_data.servers
+    servers["beta"].export_choice.format = ExportFormat.JSON
+    posted: dict[str, persistent_notification.Notification] = {}
+
+    @callback
+    def _updated(
+        update_type: persistent_notification.UpdateType,
+        notifications: dict[str, persistent_notification.Notification],
+    ) -> None:
+        posted.update(notifications)
+
+    unsubscribe = persistent_notification.async_register_callback(hass, _updated)
+    for node in ("alpha", "beta"):
+        await hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": f"button.{node}_export_metrics"},
+            blocking=True,
+        )
+    unsubscribe()
+    alpha = LINK.match(posted[f"{DOMAIN}_alpha_export"]["message"])
+    beta = LINK.match(posted[f"{DOMAIN}_beta_export"]["message"])
+    assert alpha is not None and beta is not None
+    assert alpha["name"] == "alpha-metrics-24h-2025-11-24.csv"
+    assert beta["name"] == "beta-metrics-24h-2025-11-24.json"
+    assert posted[f"{DOMAIN}_beta_export"]["title"] == "beta: metrics export"

@@ -51,6 +51,10 @@ def _assert_translated(section: str, result: ConfigFlowResult) -> None:
     """Every abort reason, every error a form shows, and every field's label has an English text."""
     if result["type"] is FlowResultType.ABORT:
         assert result["reason"] in EN[section]["abort"], result["reason"]
+    if result["type"] is FlowResultType.MENU:
+        step = EN[section]["step"][result["step_id"]]
+        for option in result["menu_options"]:
+            assert step["menu_options"][option], option
     if result["type"] is FlowResultType.FORM:
         for key in (result.get("errors") or {}).values():
             assert key in EN[section]["error"], key
@@ -109,12 +113,18 @@ PLAIN = {"ssl": False, "verify_ssl": True}
 """The security section as the form sends it for an agent on plain HTTP without a login."""
 
 
-async def _start(hass: HomeAssistant) -> str:
+async def _start(hass: HomeAssistant, choice: str = "agent") -> str:
+    """A flow past the menu, at the form of `choice` (an agent, or a Prometheus server)."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["agent", "prometheus"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": choice}
+    )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == choice
     assert result["errors"] == {}
     return result["flow_id"]
 
@@ -421,6 +431,9 @@ async def test_user_form_layout(hass: HomeAssistant) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "agent"}
+    )
     fields = _fields(result)
     assert [field["name"] for field in fields] == [
         "name",
@@ -438,7 +451,7 @@ async def test_user_form_layout(hass: HomeAssistant) -> None:
         "username",
         "password",
     ]
-    texts = EN["config"]["step"]["user"]["sections"]["security"]
+    texts = EN["config"]["step"]["agent"]["sections"]["security"]
     assert "HTTPS only" in texts["data"]["verify_ssl"]
 
 
@@ -540,7 +553,7 @@ async def test_user_refuses_invalid_host(
         flow_id, {**USER_INPUT, "host": host}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "agent"
     assert result["errors"] == {"host": "invalid_host"}
     assert _default(result, "host") == host
     assert _default(result, "name") == "Media box"

@@ -32,7 +32,9 @@ from .conftest import (
     EXPORT_NOW,
     FULL_SAMPLE,
     NOW,
+    async_next_poll,
     english_exception,
+    fleet_poll,
     make_entry,
 )
 
@@ -531,3 +533,49 @@ async def test_a_server_without_a_device_is_named_by_its_entry(
         "nas": "NAS",
         "backup": "Backup",
     }
+
+
+@pytest.mark.usefixtures("init_prometheus")
+async def test_servers_view_lists_each_node(
+    hass: HomeAssistant,
+    mock_prometheus: MagicMock,
+    hass_client: ClientSessionGenerator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Each chosen node is a server: agent "prometheus", its instance as host, online or not."""
+
+    async def beta_down(window: int, instances: object = None, **_: object) -> object:
+        now = int(datetime.now(UTC).timestamp())
+        return {**fleet_poll(now), "10.0.0.2:9100": None}
+
+    mock_prometheus.async_poll.side_effect = beta_down
+    await async_next_poll(hass, freezer)
+    client = await hass_client()
+    response = await client.get("/api/homelab_metrics/servers")
+    assert await response.json() == [
+        {
+            "server_id": "alpha",
+            "name": "alpha",
+            "agent": "prometheus",
+            "host": "10.0.0.1:9100",
+            "online": True,
+            "last_sample": NOW + 91,
+        },
+        {
+            "server_id": "beta",
+            "name": "beta",
+            "agent": "prometheus",
+            "host": "10.0.0.2:9100",
+            "online": False,
+            "last_sample": NOW + 30,
+        },
+    ]
+    response = await client.get(
+        "/api/homelab_metrics/servers/beta/export", params={"range": "24h"}
+    )
+    assert response.status == HTTPStatus.OK
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="beta-metrics-24h-2025-11-24.csv"'
+    )
+    rows = list(csv.reader(io.StringIO(await response.text())))
+    assert [row[1] for row in rows[1:]] == ["80.000"]

@@ -172,18 +172,18 @@ async def test_store_failure_does_not_stop_polling(
     """A history that cannot be written is logged once; the entities keep updating."""
     caplog.set_level(logging.INFO)
     store = get_history(hass).store
-    original = store.async_add
+    original = store.async_add_each
 
     async def broken(*args: object) -> None:
         raise OSError("disk full")
 
-    store.async_add = broken  # type: ignore[method-assign]
+    store.async_add_each = broken  # type: ignore[method-assign]
     mock_client.async_fetch.return_value = replace(FULL_SAMPLE, cpu_percent=55.0)
     for _ in range(2):
         await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == "55.0"
     assert caplog.text.count("Could not record a sample of nas") == 1
-    store.async_add = original  # type: ignore[method-assign]
+    store.async_add_each = original  # type: ignore[method-assign]
     await async_next_poll(hass, freezer)
     assert "Recording samples of nas works again" in caplog.text
 
@@ -301,16 +301,16 @@ async def test_renamed_server_is_called_by_its_new_name(
 ) -> None:
     """The device's name is the server's name: a rename shows on its entities and survives reloads."""
     device = server_device(hass, "nas")
-    assert server_name(hass, init_integration) == "NAS"
+    assert server_name(hass, init_integration, "nas") == "NAS"
     device_registry.async_update_device(device.id, name_by_user="Storage")
     await hass.async_block_till_done()
     state = hass.states.get("sensor.nas_cpu_usage")
     assert state.attributes["friendly_name"] == "Storage CPU usage"
-    assert server_name(hass, init_integration) == "Storage"
+    assert server_name(hass, init_integration, "nas") == "Storage"
 
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
-    assert server_name(hass, init_integration) == "Storage"
+    assert server_name(hass, init_integration, "nas") == "Storage"
     assert init_integration.title == "NAS"
     state = hass.states.get("sensor.nas_cpu_usage")
     assert state.attributes["friendly_name"] == "Storage CPU usage"
@@ -321,4 +321,4 @@ async def test_server_name_before_the_device_exists(
 ) -> None:
     """A server never set up has no device yet: its name is the entry's title."""
     mock_entry.add_to_hass(hass)
-    assert server_name(hass, mock_entry) == "NAS"
+    assert server_name(hass, mock_entry, "nas") == "NAS"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from unittest.mock import patch
+from unittest.mock import MagicMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
@@ -17,6 +18,8 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.const import DOMAIN
+
+from .conftest import async_add_prometheus
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "mock_client")
@@ -49,7 +52,7 @@ async def test_selecting_sets_the_button_choice(
             blocking=True,
         )
         assert hass.states.get(entity_id).state == option
-    choice = init_integration.runtime_data.export_choice
+    choice = init_integration.runtime_data.servers["nas"].export_choice
     assert (choice.range, choice.format) == ("30d", "json")
 
 
@@ -70,5 +73,19 @@ async def test_restored_after_restart(
     await hass.async_block_till_done()
     assert hass.states.get("select.nas_export_range").state == "12m"
     assert hass.states.get("select.nas_export_format").state == "csv"
-    choice = mock_entry.runtime_data.export_choice
+    choice = mock_entry.runtime_data.servers["nas"].export_choice
     assert (choice.range, choice.format) == ("12m", "csv")
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_entities_of_prometheus_nodes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_prometheus: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Two selects per node, each node with its own choice."""
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SELECT]):
+        entry = await async_add_prometheus(hass, freezer)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)

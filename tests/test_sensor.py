@@ -41,7 +41,16 @@ from .captured import (
     async_add_captured_server,
     async_add_server_reporting_everything,
 )
-from .conftest import FULL_SAMPLE, NOW, async_next_poll, make_entry, server_device
+from .conftest import (
+    FULL_SAMPLE,
+    NOW,
+    async_add_prometheus,
+    async_next_poll,
+    make_entry,
+    make_prometheus_entry,
+    node_options,
+    server_device,
+)
 
 EN = json.loads(
     (
@@ -77,6 +86,26 @@ async def test_sensors_of_every_field(
     """Swap, each filesystem but the root, each interface, updates pending, root's free space."""
     with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
         entry = await async_add_server_reporting_everything(hass, mock_client)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_sensors_of_prometheus_nodes(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_prometheus: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Each chosen node's sensors as a direct node_exporter's; the import's on the server's device."""
+    options = node_options(
+        ("10.0.0.1:9100", "alpha", "alpha"), ("10.0.0.2:9100", "beta", "beta")
+    )
+    options["nodes"]["10.0.0.1:9100"]["import_until"] = NOW
+    with patch("custom_components.homelab_metrics.PLATFORMS", [Platform.SENSOR]):
+        entry = await async_add_prometheus(
+            hass, freezer, make_prometheus_entry(options)
+        )
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 

@@ -29,7 +29,18 @@ from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception, server_device
+from .conftest import (
+    EXPORT_NOW,
+    FULL_SAMPLE,
+    NOW,
+    PROMETHEUS_ENTRY_ID,
+    async_add_prometheus,
+    english_exception,
+    find_server_device,
+    make_prometheus_entry,
+    node_options,
+    server_device,
+)
 
 
 def _device_id(hass: HomeAssistant) -> str:
@@ -499,3 +510,65 @@ async def test_service_follows_a_renamed_server(
     # The id, and so the file's name, stay as they were.
     assert response["server_id"] == "nas"
     assert response["filename"].startswith("nas-metrics-")
+
+
+async def test_export_of_a_prometheus_node(
+    hass: HomeAssistant,
+    init_prometheus: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A node is named by its server id, its device or any of its entities; its file is its own."""
+    beta = find_server_device(hass, "beta")
+    assert beta is not None
+    for server, expected in (
+        ("alpha", "alpha"),
+        (beta.id, "beta"),
+        ("sensor.beta_cpu_usage", "beta"),
+        ("button.alpha_export_metrics", "alpha"),
+    ):
+        response = await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {"server": server, "format": "json", "include_data": True},
+            blocking=True,
+            return_response=True,
+        )
+        assert response["server_id"] == expected, server
+        assert response["server_name"] == expected
+        assert response["filename"] == f"{expected}-metrics-24h-2025-11-24.json"
+        assert response["rows"] == 1  # the poll at setup
+    client = await hass_client_no_auth()
+    download = await client.get(response["url"])
+    assert download.status == HTTPStatus.OK
+    assert json.loads(await download.text())["server_id"] == "alpha"
+
+
+@pytest.mark.parametrize(
+    "server", ["hub_device", "sensor.192_168_1_5_9090_history_import"]
+)
+async def test_the_prometheus_server_itself_is_no_server(
+    hass: HomeAssistant,
+    mock_prometheus: Any,
+    freezer: Any,
+    device_registry: dr.DeviceRegistry,
+    server: str,
+) -> None:
+    """Its device, or its import sensor, is refused with a message that says to choose a node."""
+    options = node_options(("10.0.0.1:9100", "alpha", "alpha"))
+    options["nodes"]["10.0.0.1:9100"]["import_until"] = NOW
+    await async_add_prometheus(hass, freezer, make_prometheus_entry(options))
+    hub = find_server_device(hass, PROMETHEUS_ENTRY_ID)
+    assert hub is not None
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "export",
+            {"server": hub.id if server == "hub_device" else server},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "not_a_server"
+    assert str(err.value) == english_exception(
+        "not_a_server", {"device": "192.168.1.5:9090"}
+    )

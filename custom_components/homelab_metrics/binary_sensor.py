@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .agents.base import Sample
-from .coordinator import HomelabConfigEntry
+from .coordinator import HomelabConfigEntry, Server
 from .entity import Candidates, HomelabEntity, async_add_as_they_appear
 
 PARALLEL_UPDATES = 0
@@ -50,16 +50,18 @@ async def async_setup_entry(
     entry: HomelabConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the connectivity sensor, and the others once the agent reports them."""
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities([HomelabOnlineSensor(coordinator, ONLINE)])
+    """Create each server's connectivity sensor, and the others once its agent reports them."""
+    async_add_entities(
+        HomelabOnlineSensor(server, ONLINE)
+        for server in entry.runtime_data.servers.values()
+    )
 
-    def candidates(sample: Sample) -> Candidates:
+    def candidates(server: Server, sample: Sample) -> Candidates:
         for description in BINARY_SENSORS:
             if description.value_fn(sample) is not None:
                 yield (
                     description.key,
-                    partial(HomelabBinarySensor, coordinator, description),
+                    partial(HomelabBinarySensor, server, description),
                 )
 
     async_add_as_they_appear(entry, async_add_entities, candidates)
@@ -75,8 +77,8 @@ class HomelabOnlineSensor(HomelabEntity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool:
-        """Whether the last poll succeeded."""
-        return self.coordinator.last_update_success
+        """Whether the last poll reached the server (for a node: Prometheus' last scrape did)."""
+        return self.server.online
 
 
 class HomelabBinarySensor(HomelabEntity, BinarySensorEntity):
@@ -92,4 +94,5 @@ class HomelabBinarySensor(HomelabEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """The value from the latest sample."""
-        return self.entity_description.value_fn(self.coordinator.data)
+        sample = self.server.sample
+        return None if sample is None else self.entity_description.value_fn(sample)

@@ -26,8 +26,11 @@ async def async_setup_entry(
     entry: HomelabConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Create the export button of a server."""
-    async_add_entities([HomelabExportButton(entry.runtime_data.coordinator, EXPORT)])
+    """Create the export button of each server."""
+    async_add_entities(
+        HomelabExportButton(server, EXPORT)
+        for server in entry.runtime_data.servers.values()
+    )
 
 
 class HomelabExportButton(HomelabEntity, ButtonEntity):
@@ -40,10 +43,10 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Export with the server's selected range and format."""
-        choice = self.coordinator.config_entry.runtime_data.export_choice
+        choice = self.server.export_choice
         plan = prepare_export(
             self.hass,
-            self.coordinator.server_id,
+            self.server.server_id,
             range_=choice.range,
             fmt=choice.format,
         )
@@ -58,7 +61,7 @@ class HomelabExportButton(HomelabEntity, ButtonEntity):
             title=text("common.export_notification_title").format(
                 server=plan.server_name
             ),
-            notification_id=f"{DOMAIN}_{self.coordinator.server_id}_export",
+            notification_id=f"{DOMAIN}_{self.server.server_id}_export",
         )
 
 

@@ -12,6 +12,17 @@ CONF_AGENT: Final = "agent"
 CONF_SERVER_ID: Final = "server_id"
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 
+CONF_NODES: Final = "nodes"
+"""Options of a Prometheus server: its chosen nodes, {instance: {server_id, name[, import_until]}}."""
+CONF_IGNORED: Final = "ignored"
+"""Options of a Prometheus server: instances the user chose not to add."""
+CONF_ADD_NEW: Final = "add_new_nodes"
+"""Options of a Prometheus server: add the nodes it starts scraping later without asking."""
+CONF_IMPORT: Final = "import_history"
+"""Options of a Prometheus server: import the past of nodes added later (the flow asks once)."""
+CONF_IMPORT_UNTIL: Final = "import_until"
+"""A node's past before this time (epoch seconds, when it was added) is imported."""
+
 DEFAULT_SCAN_INTERVAL: Final = 60
 MIN_SCAN_INTERVAL: Final = 10
 MAX_SCAN_INTERVAL: Final = 3600
@@ -23,10 +34,16 @@ SIGNED_URL_VALIDITY: Final = timedelta(hours=1)
 
 
 class AgentKind(StrEnum):
-    """The agents a server can run."""
+    """Where a config entry's servers are read: a server's own agent, or a Prometheus server."""
 
     NODE_EXPORTER = "node_exporter"
     GLANCES = "glances"
+    PROMETHEUS = "prometheus"
+    """A Prometheus-compatible server: one entry, a server (device) per chosen node."""
+
+
+DIRECT_AGENTS: Final = (AgentKind.NODE_EXPORTER, AgentKind.GLANCES)
+"""Agents polled on the server itself: one entry, one server."""
 
 
 DEFAULT_PORTS: Final[dict[AgentKind, int]] = {

@@ -26,8 +26,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
-from .coordinator import server_name
+from .const import DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
+from .coordinator import configured_servers, server_name
 from .export.choices import (
     CUSTOM_RANGE,
     DEFAULT_FORMAT,
@@ -132,9 +132,9 @@ class ExportPlan:
 
 @callback
 def server_entry(hass: HomeAssistant, server_id: str) -> ConfigEntry | None:
-    """The config entry of the server with this id, if there is one."""
+    """The config entry of the server with this id (its own, or its Prometheus server's), if any."""
     for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.data.get(CONF_SERVER_ID) == server_id:
+        if server_id in configured_servers(entry):
             return entry
     return None
 
@@ -204,7 +204,7 @@ def prepare_export(
     )
     return ExportPlan(
         server_id=server_id,
-        server_name=server_name(hass, entry),
+        server_name=server_name(hass, entry, server_id),
         range_label=range_label,
         window=window,
         fmt=ExportFormat(fmt),

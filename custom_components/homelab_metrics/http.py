@@ -12,8 +12,8 @@ from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
-from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
-from .coordinator import HomelabConfigEntry, server_name
+from .const import CONF_AGENT, DOMAIN
+from .coordinator import HomelabConfigEntry, configured_servers, server_name
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, FORMATS
 from .export.writers import content_disposition
 from .export_request import (
@@ -35,28 +35,34 @@ class ServersView(HomeAssistantView):
     name = "api:homelab_metrics:servers"
 
     async def get(self, request: web.Request) -> web.Response:
-        """List every server with its agent, state and newest sample; its host for administrators."""
+        """List every server with its agent, state and newest sample; its host for administrators.
+
+        A Prometheus server's nodes are servers of their own: agent "prometheus", and as host
+        the `instance` the Prometheus server scrapes them at.
+        """
         hass = request.app[KEY_HASS]
         admin: bool = request[KEY_HASS_USER].is_admin
         store = get_history(hass).store
         entries: list[HomelabConfigEntry] = hass.config_entries.async_entries(DOMAIN)
         servers: list[dict[str, Any]] = []
         for entry in entries:
-            server_id = entry.data[CONF_SERVER_ID]
             runtime = getattr(entry, "runtime_data", None)
-            server: dict[str, Any] = {
-                "server_id": server_id,
-                "name": server_name(hass, entry),
-                "agent": entry.data[CONF_AGENT],
-            }
-            if admin:
-                # Where a server is reached is part of its configuration, which only admins see.
-                server["host"] = entry.data[CONF_HOST]
-            server["online"] = bool(runtime and runtime.coordinator.last_update_success)
-            server["last_sample"] = (
-                None if store is None else await store.async_latest_ts(server_id)
-            )
-            servers.append(server)
+            for server_id, config in configured_servers(entry).items():
+                live = runtime.servers.get(server_id) if runtime else None
+                server: dict[str, Any] = {
+                    "server_id": server_id,
+                    "name": server_name(hass, entry, server_id),
+                    "agent": entry.data[CONF_AGENT],
+                }
+                if admin:
+                    # Where a server is reached is part of its configuration, which only
+                    # admins see.
+                    server["host"] = config.instance or entry.data[CONF_HOST]
+                server["online"] = bool(live and live.online)
+                server["last_sample"] = (
+                    None if store is None else await store.async_latest_ts(server_id)
+                )
+                servers.append(server)
         return self.json(servers)
 
 

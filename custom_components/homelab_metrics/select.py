@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .coordinator import ExportChoice, HomelabConfigEntry, HomelabCoordinator
+from .coordinator import ExportChoice, HomelabConfigEntry, Server
 from .entity import HomelabEntity
 from .export.choices import ExportFormat, ExportRange
 
@@ -60,10 +60,10 @@ async def async_setup_entry(
     entry: HomelabConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Create the export selects of a server."""
-    data = entry.runtime_data
+    """Create the export selects of each server."""
     async_add_entities(
-        HomelabExportSelect(data.coordinator, description, data.export_choice)
+        HomelabExportSelect(server, description)
+        for server in entry.runtime_data.servers.values()
         for description in SELECTS
     )
 
@@ -73,15 +73,10 @@ class HomelabExportSelect(HomelabEntity, SelectEntity, RestoreEntity):
 
     entity_description: HomelabSelectDescription
 
-    def __init__(
-        self,
-        coordinator: HomelabCoordinator,
-        description: HomelabSelectDescription,
-        choice: ExportChoice,
-    ) -> None:
+    def __init__(self, server: Server, description: HomelabSelectDescription) -> None:
         """Bind the select to the server's shared choice."""
-        super().__init__(coordinator, description)
-        self._choice = choice
+        super().__init__(server, description)
+        self._choice: ExportChoice = server.export_choice
 
     @property
     def available(self) -> bool:

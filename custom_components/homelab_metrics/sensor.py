@@ -21,11 +21,14 @@ from homeassistant.const import (
     UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .agents.base import FilesystemUsage, InterfaceTraffic, Sample
-from .coordinator import HomelabConfigEntry, HomelabCoordinator
+from .const import DOMAIN
+from .coordinator import HomelabConfigEntry, Server
 from .entity import Candidates, HomelabEntity, async_add_as_they_appear
+from .history_import import HistoryImporter
 
 PARALLEL_UPDATES = 0
 
@@ -366,21 +369,22 @@ async def async_setup_entry(
     entry: HomelabConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors this server has, and later those of metrics and parts that appear."""
-    coordinator = entry.runtime_data.coordinator
+    """Create the sensors each server has, and later those of metrics and parts that appear."""
 
-    def candidates(sample: Sample) -> Candidates:
+    def candidates(server: Server, sample: Sample) -> Candidates:
         for description in SENSORS:
             if _exists(description, sample):
-                yield description.key, partial(HomelabSensor, coordinator, description)
+                yield description.key, partial(HomelabSensor, server, description)
         for part_description in PART_SENSORS:
             for part in part_description.parts_fn(sample):
                 yield (
                     f"{part_description.key}_{part}",
-                    partial(HomelabPartSensor, coordinator, part_description, part),
+                    partial(HomelabPartSensor, server, part_description, part),
                 )
 
     async_add_as_they_appear(entry, async_add_entities, candidates)
+    if (importer := entry.runtime_data.importer) is not None:
+        async_add_entities([HistoryImportSensor(entry, importer)])
 
 
 class HomelabSensor(HomelabEntity, SensorEntity):
@@ -396,7 +400,8 @@ class HomelabSensor(HomelabEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         """The value from the latest sample."""
-        return self.entity_description.value_fn(self.coordinator.data)
+        sample = self.server.sample
+        return None if sample is None else self.entity_description.value_fn(sample)
 
 
 class HomelabPartSensor(HomelabEntity, SensorEntity):
@@ -406,14 +411,14 @@ class HomelabPartSensor(HomelabEntity, SensorEntity):
 
     def __init__(
         self,
-        coordinator: HomelabCoordinator,
+        server: Server,
         description: HomelabPartSensorDescription,
         part: str,
     ) -> None:
         """Name the entity after its part; the unique id holds the part as the agent names it."""
-        super().__init__(coordinator, description)
+        super().__init__(server, description)
         self.part = part
-        self._attr_unique_id = f"{coordinator.server_id}_{description.key}_{part}"
+        self._attr_unique_id = f"{server.server_id}_{description.key}_{part}"
         self._attr_translation_placeholders = {description.placeholder: part}
 
     @property
@@ -424,4 +429,37 @@ class HomelabPartSensor(HomelabEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         """The part's value from the latest sample."""
-        return self.entity_description.value_fn(self.coordinator.data, self.part)
+        sample = self.server.sample
+        return (
+            None
+            if sample is None
+            else self.entity_description.value_fn(sample, self.part)
+        )
+
+
+class HistoryImportSensor(SensorEntity):
+    """How far the import of a Prometheus server's nodes' past has come, on the server's device."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _attr_translation_key = "history_import"
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_native_unit_of_measurement = PERCENTAGE
+    _attr_suggested_display_precision = 0
+
+    def __init__(self, entry: HomelabConfigEntry, importer: HistoryImporter) -> None:
+        """On the Prometheus server's own device."""
+        self._importer = importer
+        self._attr_unique_id = f"{entry.entry_id}_history_import"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry.entry_id)})
+
+    @property
+    def native_value(self) -> float:
+        """Percent of the import's requests done; 100 once every node is imported."""
+        return self._importer.percent
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the import's progress."""
+        self.async_on_remove(
+            self._importer.async_add_listener(self.async_write_ha_state)
+        )

@@ -20,7 +20,7 @@ from homeassistant.helpers import (
 )
 import voluptuous as vol
 
-from .const import CONF_SERVER_ID, DOMAIN
+from .const import DOMAIN
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
 from .export_request import (
     ExportError,
@@ -55,26 +55,36 @@ def _server_id_of(hass: HomeAssistant, server: str) -> str:
     """The server id behind the action's `server`: a device id, an entity id or a server id.
 
     Tried in this order: device ids are random hex, entity ids hold a dot and server ids are
-    slugs without one, so one text cannot mean two servers.
+    slugs without one, so one text cannot mean two servers. An entity names its device's
+    server: with a Prometheus server, the entry holds many.
     """
-    if (device := dr.async_get(hass).async_get(server)) is not None:
-        for domain, identifier in device.identifiers:
-            if domain == DOMAIN:
-                return identifier
-        raise ExportError(
-            "not_our_device", device=device.name_by_user or device.name or server
-        )
+    devices = dr.async_get(hass)
+    if (device := devices.async_get(server)) is not None:
+        return _device_server_id(hass, device)
     if valid_entity_id(server):
         entity = er.async_get(hass).async_get(server)
         if entity is not None and entity.platform == DOMAIN:
-            entry = hass.config_entries.async_get_entry(entity.config_entry_id or "")
-            if entry is not None:
-                return str(entry.data[CONF_SERVER_ID])
+            if (device := devices.async_get(entity.device_id or "")) is not None:
+                return _device_server_id(hass, device)
         elif entity is not None or hass.states.get(server) is not None:
             raise ExportError("not_our_entity", entity=server)
     elif server_entry(hass, server) is not None:
         return server
     raise ExportError("server_not_found", server=server)
+
+
+@callback
+def _device_server_id(hass: HomeAssistant, device: dr.DeviceEntry) -> str:
+    """The server id of a server's device; ExportError for any other device."""
+    name = device.name_by_user or device.name or device.id
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN:
+            continue
+        if server_entry(hass, identifier) is None:
+            # A Prometheus server's own device: its nodes are the servers.
+            raise ExportError("not_a_server", device=name)
+        return identifier
+    raise ExportError("not_our_device", device=name)
 
 
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:

@@ -314,6 +314,12 @@ class RealHomeAssistant:
         flow = await self.rest(
             "POST", "/api/config/config_entries/flow", {"handler": "homelab_metrics"}
         )
+        if flow.get("type") == "menu":  # a server's agent, or a Prometheus server
+            flow = await self.rest(
+                "POST",
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"next_step_id": "agent"},
+            )
         security: dict[str, Any] = {"ssl": ssl, "verify_ssl": verify_ssl}
         if username is not None:
             security["username"] = username

@@ -61,6 +61,9 @@ async def test_real_agent_through_home_assistant(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "agent"}
+    )
+    result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
             "agent": agent.kind,

@@ -19,7 +19,7 @@ server, so that trade buys a lot of write speed for a very small risk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from functools import partial
 import logging
 from pathlib import Path
@@ -148,16 +148,59 @@ class HistoryStore:
         memory while writes are paused, or while its stamp is far ahead of the real time since
         the server's previous poll (see clock.py).
         """
+        await self.async_add_each([(server_id, sample)])
+
+    async def async_add_each(self, polls: Iterable[tuple[str, Sample]]) -> None:
+        """Keep one poll of each of many servers (a Prometheus server's nodes) in one transaction.
+
+        Each is judged and held as `async_add` judges and holds it, server by server.
+        """
         if self.closed:
             raise StoreClosedError("history store is not open")
-        await self.async_add_many(server_id, self._guard.admit(server_id, sample))
+        await self._async_write(
+            [
+                (server_id, admitted)
+                for server_id, sample in polls
+                for admitted in self._guard.admit(server_id, sample)
+            ]
+        )
 
     async def async_add_many(self, server_id: str, samples: Iterable[Sample]) -> None:
-        """Keep many samples of one server in one transaction, as they are (imports, benchmarks).
+        """Keep many samples of one server in one transaction, as they are (benchmarks, tests).
 
         Their timestamps are not judged against the clock: they are meant to be history.
         """
+        await self._async_write([(server_id, s) for s in samples])
+
+    async def async_import_raw(self, server_id: str, samples: Sequence[Sample]) -> None:
+        """Keep a server's past samples in one transaction, committed when this returns.
+
+        As `async_add_many`, but never held in memory during a backup: writes then reach only
+        the WAL, which the copied file does not need, and an importer that records its progress
+        after this call must never be ahead of what is in the file.
+        """
         items = [(server_id, s) for s in samples]
+        if items:
+            await self._worker.async_run(
+                lambda db: writes.insert(db, self._days, items)
+            )
+
+    async def async_import_hourly(
+        self, server_id: str, hours: Sequence[writes.Hour]
+    ) -> None:
+        """Keep hours of a server's past aggregated elsewhere, in one transaction; their days roll up.
+
+        An hour stored again is replaced, so an import done twice leaves the same rows. Meant for
+        the hours before the server's raw rows (see `writes.insert_hours`); committed when this
+        returns, as `async_import_raw`.
+        """
+        if hours:
+            await self._worker.async_run(
+                lambda db: writes.insert_hours(db, self._days, server_id, hours)
+            )
+
+    async def _async_write(self, items: list[writes.Item]) -> None:
+        """Write samples in one transaction, or hold them while a backup copies the file."""
         if self._paused and not self.closed:
             self._pending.extend(items)
             held_for = self._monotonic() - self._paused_at

@@ -5,14 +5,15 @@ Every function runs on the worker thread with its connection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import logging
 import sqlite3
+from typing import Protocol
 
 from ..agents.base import Sample
 from .days import LocalDays
 from .ranges import HOUR
-from .sql import KEYS, MARKS, TIERS, transaction
+from .sql import AGG_SELECT, KEYS, MARKS, TIERS, transaction
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +28,47 @@ _INSERT_RAW = (
 type Item = tuple[str, Sample]
 """A sample and the server it belongs to."""
 
+_INSERT_HOURLY = (
+    f"INSERT OR REPLACE INTO hourly (server_id, ts, {AGG_SELECT}) "
+    f"VALUES (?, ?, {', '.join('?' for _ in AGG_SELECT.split(', '))})"
+)
+
+
+class Stats(Protocol):
+    """One metric over one hour: average, extremes and how many samples had it."""
+
+    @property
+    def avg(self) -> float:
+        """Average of the samples."""
+
+    @property
+    def min(self) -> float:
+        """Smallest sample."""
+
+    @property
+    def max(self) -> float:
+        """Largest sample."""
+
+    @property
+    def count(self) -> int:
+        """Samples that had the metric."""
+
+
+class Hour(Protocol):
+    """One UTC hour of a server's past, aggregated elsewhere (a Prometheus import's buckets)."""
+
+    @property
+    def timestamp(self) -> int:
+        """Start of the hour."""
+
+    @property
+    def samples(self) -> int:
+        """Samples the hour stands for."""
+
+    @property
+    def fields(self) -> Mapping[str, Stats]:
+        """By Sample field name; fields the history does not keep are ignored."""
+
 
 def insert(db: sqlite3.Connection, days: LocalDays, items: Sequence[Item]) -> None:
     """Store samples (a timestamp stored again keeps the newer values) and mark their buckets."""
@@ -40,6 +82,35 @@ def insert(db: sqlite3.Connection, days: LocalDays, items: Sequence[Item]) -> No
         db.executemany(
             "INSERT OR IGNORE INTO dirty_days VALUES (?, ?, ?)",
             {(sid, *days.of_hour(hour)) for sid, hour in hours},
+        )
+
+
+def insert_hours(
+    db: sqlite3.Connection, days: LocalDays, server_id: str, hours: Sequence[Hour]
+) -> None:
+    """Store aggregated hours as they are (an hour stored again is replaced) and mark their days.
+
+    Their hours are not marked: there are no raw rows to recompute them from. A raw sample
+    written into such an hour later would make the rollup recompute it from raw alone, so they
+    are meant for the past before a server's raw rows.
+    """
+    rows = []
+    for hour in hours:
+        if hour.timestamp % HOUR or hour.samples < 1:
+            raise ValueError(f"not an hour with samples: {hour.timestamp}")
+        values: list[float | int | None] = []
+        for key in KEYS:
+            stats = hour.fields.get(key)
+            if stats is None or stats.count < 1:
+                values += (None, None, None, 0)
+            else:
+                values += (stats.avg, stats.min, stats.max, stats.count)
+        rows.append((server_id, hour.timestamp, *values, hour.samples))
+    with transaction(db):
+        db.executemany(_INSERT_HOURLY, rows)
+        db.executemany(
+            "INSERT OR IGNORE INTO dirty_days VALUES (?, ?, ?)",
+            {(server_id, *days.of_hour(hour.timestamp)) for hour in hours},
         )
 
 
