@@ -24,12 +24,12 @@ import _path  # noqa: F401
 import aiohttp
 
 from custom_components.homelab_metrics.agents.prometheus import (
-    FIELDS,
     ImportChunk,
     PrometheusClient,
     PrometheusConfig,
     plan_import,
 )
+from custom_components.homelab_metrics.agents.promql import FIELDS
 from custom_components.homelab_metrics.history.metrics import METRICS
 from tests.e2e.prom_servers import FleetExporter, MetricsServer, Scrape, available
 

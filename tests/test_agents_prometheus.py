@@ -26,7 +26,6 @@ from custom_components.homelab_metrics.agents.base import (
 )
 from custom_components.homelab_metrics.agents.http import Reply
 from custom_components.homelab_metrics.agents.prometheus import (
-    FIELDS,
     HOUR,
     MAX_RANGE_POINTS,
     MAX_SERIES,
@@ -37,19 +36,22 @@ from custom_components.homelab_metrics.agents.prometheus import (
     build_hours,
     build_nodes,
     build_poll,
-    cpu_chip_regex,
     decode,
-    field_queries,
-    history_stat_queries,
     matrix_entries,
-    physical_interface_regex,
     plan_import,
-    poll_queries,
-    promql_string,
     split_url,
     suggest_rate_window,
     value_of,
     vector_entries,
+)
+from custom_components.homelab_metrics.agents.promql import (
+    FIELDS,
+    cpu_chip_regex,
+    field_queries,
+    history_stat_queries,
+    physical_interface_regex,
+    poll_queries,
+    promql_string,
 )
 from custom_components.homelab_metrics.agents.readings import is_cpu_chip, is_physical
 

@@ -2,6 +2,10 @@
 
 The user step is a menu, as core's flows offer different kinds of connection: a server's own
 agent (one entry, one server), or a Prometheus server (one entry, a server per chosen node).
+
+Why one module of about 840 lines: Home Assistant loads one flow handler per domain from
+config_flow.py, and both kinds of entry share its steps' schemas, errors and connection tests;
+the options flow is the one other class here.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ One entry imports one request at a time, node after node, so the Prometheus serv
 query of ours at a time besides the polls. The log tells the start, every tenth of the way and
 the end; the Prometheus server's device has a "History import" sensor meanwhile. When the server
 cannot be reached, the import waits for the next poll that reaches it.
+
+Why one module of about 400 lines: planning, progress storage, the request loop and the
+sensor's state are one resumable job; split, its resume logic would be spread over files.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Sensors: what the server's agent reports in each poll."""
+"""Sensors: what the server's agent reports in each poll.
+
+Why one module of about 460 lines: it is mostly the list of entity descriptions, one per
+figure, each with its value function written out; the entity classes themselves are short.
+"""
 
 from __future__ import annotations
 

@@ -32,13 +32,12 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_metrics,
 )
 from custom_components.homelab_metrics.agents.prometheus import (
-    FIELDS,
-    ROOT_FREE,
     ImportChunk,
     PrometheusClient,
     PrometheusConfig,
     plan_import,
 )
+from custom_components.homelab_metrics.agents.promql import FIELDS, ROOT_FREE
 from custom_components.homelab_metrics.agents.readings import plausible
 
 from .agents import RealAgent, free_port, require

@@ -9,6 +9,9 @@ The same scrape tells who the server is (`node_uname_info`, `node_os_info`,
 (`prometheus-node-exporter-collectors`), the pending package updates (`apt_upgrades_pending`, one
 gauge per origin and architecture, summed) and whether a reboot is required
 (`node_reboot_required`).
+
+Why one module of about 600 lines: one client per wire format; the bounded, linear scanner
+(the hardening's core, with its limits) and the Sample built from it must be read together.
 """
 
 from __future__ import annotations
