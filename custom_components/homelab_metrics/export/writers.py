@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 import json
@@ -371,17 +371,6 @@ def iter_export(
     """A whole file from batches of rows, for synchronous callers."""
     yield writer.start()
     for batch in batches:
-        if chunk := writer.write(batch):
-            yield chunk
-    yield writer.finish()
-
-
-async def aiter_export(
-    writer: ExportWriter, batches: AsyncIterable[Iterable[Row]]
-) -> AsyncIterator[bytes]:
-    """A whole file from an async stream of row batches (the store's query)."""
-    yield writer.start()
-    async for batch in batches:
         if chunk := writer.write(batch):
             yield chunk
     yield writer.finish()
