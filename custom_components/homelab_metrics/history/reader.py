@@ -72,14 +72,17 @@ class WindowReader:
         start: int,
         end: int,
         now: int,
+        *,
+        infinite_missing: bool = False,
     ) -> None:
-        """Nothing is read until the first call."""
+        """Nothing is read until the first call; missing values as None, or infinity (exports)."""
         self._days = days
         self._server_id = server_id
         self._tier = tier
         self._start = start
         self._end = end
         self._now = now
+        self._infinite_missing = infinite_missing
         self._fresh: dict[int, Row] | None = None
         self._read_all = False
         self._held: list[Row] = []
@@ -111,32 +114,44 @@ class WindowReader:
     def _step(self, db: sqlite3.Connection) -> list[Row]:
         """Up to STEP stored rows, computed buckets in their place; then other threads may run."""
         if self._fresh is None:
-            self._fresh = {}
-            if self._tier is not Tier.RAW:
-                computed = queries.fresh(
-                    db,
-                    self._days,
-                    self._server_id,
-                    self._tier,
-                    self._start,
-                    self._end,
-                    self._now,
-                )
-                self._fresh = {row[0]: row for row in computed}
-        page = queries.page(
-            db, self._server_id, self._tier, self._start, self._end, STEP
+            self._fresh = self._computed(db)
+        rows = queries.page(
+            db,
+            self._server_id,
+            self._tier,
+            self._start,
+            self._end,
+            STEP,
+            infinite_missing=self._infinite_missing,
         )
-        full = len(page) == STEP
+        full = len(rows) == STEP
         if full:
-            self._start = page[-1][0] + 1
+            self._start = rows[-1][0] + 1
         else:
             self._read_all = True
-        rows = page
-        if self._tier is not Tier.RAW:
-            merged = queries.merge(
-                page, self._fresh, upto=page[-1][0] if full else None
-            )
-            rows = [queries.public(row) for row in merged]
+        if self._fresh:
+            rows = queries.merge(rows, self._fresh, upto=rows[-1][0] if full else None)
         # Give the GIL to a thread that waits for it (the event loop, the writer).
         time.sleep(0)
         return rows
+
+    def _computed(self, db: sqlite3.Connection) -> dict[int, Row]:
+        """The window's buckets computed from the finer tier, by start, as stored rows read."""
+        if self._tier is Tier.RAW:
+            return {}
+        computed = queries.fresh(
+            db,
+            self._days,
+            self._server_id,
+            self._tier,
+            self._start,
+            self._end,
+            self._now,
+        )
+        rows = (queries.public(row) for row in computed)
+        if self._infinite_missing:
+            rows = (tuple(_INFINITY if v is None else v for v in row) for row in rows)
+        return {row[0]: row for row in rows}
+
+
+_INFINITY = float("inf")

@@ -285,8 +285,11 @@ class HistoryStore:
         *,
         now: int | None = None,
     ) -> AsyncIterator[bytes]:
-        """A file of the rows async_query would yield, in chunks formatted on the reader thread."""
-        window = self._window(server_id, tier, start, end, now)
+        """A file of the rows async_query would yield, in chunks formatted on the reader thread.
+
+        The formatter gets missing values as infinity, which the export writers write as missing.
+        """
+        window = self._window(server_id, tier, start, end, now, infinite_missing=True)
         first = True
         while first or not window.done:
             yield await self._reader.async_run(
@@ -295,10 +298,25 @@ class HistoryStore:
             first = False
 
     def _window(
-        self, server_id: str, tier: Tier, start: int, end: int, now: int | None
+        self,
+        server_id: str,
+        tier: Tier,
+        start: int,
+        end: int,
+        now: int | None,
+        *,
+        infinite_missing: bool = False,
     ) -> WindowReader:
         moment = int(time.time()) if now is None else now
-        return WindowReader(self._days, server_id, tier, start, end, moment)
+        return WindowReader(
+            self._days,
+            server_id,
+            tier,
+            start,
+            end,
+            moment,
+            infinite_missing=infinite_missing,
+        )
 
     async def async_count(
         self,
