@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from custom_components.homelab_metrics.agents.base import AgentConfig, AgentError
 from custom_components.homelab_metrics.agents.glances import (
+    INFO_PLUGINS,
     MAX_PLUGIN_BYTES,
     PLUGINS,
     GlancesClient,
@@ -37,7 +38,9 @@ from custom_components.homelab_metrics.agents.glances import (
 )
 from custom_components.homelab_metrics.agents.http import INFLATE_ON_LOOP_BYTES
 from custom_components.homelab_metrics.agents.node_exporter import (
+    MAX_DEVICES_READ,
     MAX_ESCAPES,
+    MAX_MOUNTS_READ,
     MAX_SERIES,
     MAX_SERIES_BYTES,
     SLICE_BYTES,
@@ -54,10 +57,32 @@ MiB = 1 << 20
 FIXTURES = _path.REPO / "tests/fixtures"
 PAYLOADS = {
     "captured (Debian 1.5.0, small VM)": FIXTURES / "node_exporter/metrics_1.txt",
+    "captured with the apt textfile collector": FIXTURES
+    / "node_exporter/metrics_textfile.txt",
+    "hand-written NAS (mounts, swap, info, apt)": FIXTURES / "node_exporter/nas.txt",
     "upstream e2e fixture": _path.REPO.parent
     / "shared/fixtures/node_exporter_upstream_e2e_output.txt",
 }
 CPU_LINE = b'node_cpu_seconds_total{cpu="12",mode="idle"} 123456.78\n'
+
+
+def mount_lines(count: int) -> bytes:
+    """Size, free and avail lines of count distinct real mounts."""
+    return b"".join(
+        b'node_filesystem_%s_bytes{device="/dev/disk%d",fstype="ext4",'
+        b'mountpoint="/srv/disk%05d"} 1e12\n' % (stat, i, i)
+        for i in range(count)
+        for stat in (b"size", b"free", b"avail")
+    )
+
+
+def device_lines(count: int) -> bytes:
+    """Receive and transmit lines of count distinct physical interfaces."""
+    return b"".join(
+        b'node_network_%s_bytes_total{device="eth%d"} 123456789\n' % (way, i)
+        for i in range(count)
+        for way in (b"receive", b"transmit")
+    )
 
 
 def timings(func: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
@@ -141,6 +166,12 @@ def adversarial_bodies() -> dict[str, bytes]:
         f"{MAX_SERIES_BYTES // 1024} KiB of escaped lines (byte cap)": escaped_lines(
             MAX_SERIES_BYTES
         ),
+        f"{MAX_SERIES // 3:,} distinct mounts (series cap)": mount_lines(
+            MAX_SERIES // 3
+        ),
+        f"{MAX_SERIES // 2:,} distinct interfaces (series cap)": device_lines(
+            MAX_SERIES // 2
+        ),
         "4 MiB of two-byte unwanted lines": b"a\n" * (2 * MiB),
     }
 
@@ -182,6 +213,8 @@ def adversarial(runs: int) -> None:
     escaped = wanted_lines(escaped_lines(STEP_BYTES * 370 // 470))
     unwanted = b"node_x 1\n" * (SLICE_BYTES // 9)
     ints = b"[" + b"1," * (MAX_PLUGIN_BYTES // 2 - 2) + b"1]"
+    mounts = parse_metrics(mount_lines(MAX_SERIES // 3))
+    devices = parse_metrics(device_lines(MAX_SERIES // 2))
     rows: dict[str, Callable[[], object]] = {
         f"scan one slice: {SLICE_BYTES // 1024} KiB of node_ lines": lambda: wanted_lines(
             unwanted
@@ -195,6 +228,12 @@ def adversarial(runs: int) -> None:
         ).decompress(bomb, INFLATE_ON_LOOP_BYTES),
         f"decode {MAX_PLUGIN_BYTES // 1024} KiB of JSON ints (a plugin at the cap)": lambda: (
             decode_json(ints)
+        ),
+        f"build_sample: {MAX_MOUNTS_READ} mounts read (the cap)": lambda: build_sample(
+            mounts, None, timestamp=0
+        ),
+        f"build_sample: rates of {MAX_DEVICES_READ} devices (the cap)": lambda: build_sample(
+            devices, devices, timestamp=0, elapsed=10
         ),
     }
     for name, func in rows.items():
@@ -222,11 +261,11 @@ def _glances_answers() -> dict[str, Callable[[str], bytes]]:
     """What the agent process serves at /api/4/<plugin>, by name."""
     captured = {
         plugin: (FIXTURES / "glances/v4" / f"{plugin}.json").read_bytes()
-        for plugin in PLUGINS
+        for plugin in (*PLUGINS, *INFO_PLUGINS[4])
     }
     ints = b"[" + b"1," * (MAX_PLUGIN_BYTES // 2 - 2) + b"1]"
     return {
-        "Glances 4: captured plugins": lambda plugin: captured[plugin],
+        "Glances 4: captured plugins": lambda plugin: captured.get(plugin, b"{}"),
         f"Glances 4: every plugin {MAX_PLUGIN_BYTES // 1024} KiB of ints": lambda _: ints,
         "Glances 4: every plugin nested 30k deep": lambda _: b"[" * 30_000,
     }

@@ -10,9 +10,13 @@ import argparse
 from datetime import UTC, datetime
 import json
 from pathlib import Path
+import sys
 import uuid
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.hass import write_http_settings  # noqa: E402
 
 CONFIGURATION = """\
 # Written by scripts/develop; edit freely, it is not overwritten.
@@ -50,6 +54,8 @@ def write_config(
     yaml = config / "configuration.yaml"
     if not yaml.exists():
         yaml.write_text(CONFIGURATION.format(port=http_port))
+        # Without it, Home Assistant 2026.10+ puts the YAML's HTTP settings on trial and restarts.
+        write_http_settings(config, "127.0.0.1", http_port)
 
     storage = config / ".storage"
     storage.mkdir(exist_ok=True)

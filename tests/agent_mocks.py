@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
-from custom_components.homelab_metrics.agents.glances import PLUGINS
+from custom_components.homelab_metrics.agents.glances import INFO_PLUGINS, PLUGINS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NODE_EXPORTER_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,6 +43,15 @@ def glances_payload(round_: str, plugin: str) -> Any:
     if not path.exists():
         path = FIXTURES / "glances" / round_.split("_")[0] / f"{plugin}.json"
     return json.loads(path.read_text())
+
+
+def glances_has(version: int, plugin: str) -> bool:
+    """Whether the captured Glances of that API version has the plugin (3.3.1 has no version)."""
+    return (FIXTURES / "glances" / f"v{version}" / f"{plugin}.json").exists()
+
+
+UNKNOWN_PLUGIN = {"detail": "Unknown plugin"}
+"""What Glances answers, with HTTP 400, for a plugin it does not have or has disabled."""
 
 
 def mock_node_exporter(
@@ -69,12 +78,16 @@ def mock_glances(
     version: int = 4,
     round_: str | None = None,
     first_cpu: bool = False,
+    web_ui: bool = False,
     overrides: Mapping[str, tuple[int, Any]] | None = None,
 ) -> None:
     """Answer /api/<version>/<plugin> with captured payloads and 404 on the other version's paths.
 
-    first_cpu serves the all-zero cpu Glances sends right after it starts; overrides maps a
-    plugin to (status, JSON body), e.g. {"fs": (400, {"detail": "Unknown plugin"})}.
+    Every plugin a poll asks for is answered, and what Glances says about itself (system,
+    version or help; 400 for a plugin the captured version lacks). first_cpu serves the all-zero
+    cpu Glances sends right after it starts (the client asks again after CPU_RETRY_DELAY and gets
+    the same); web_ui answers / with a page (404 otherwise, as with --disable-webui); overrides
+    maps a plugin to (status, JSON body), e.g. {"fs": (400, {"detail": "Unknown plugin"})}.
     """
     round_ = round_ or f"v{version}"
     for plugin, (status, body) in (overrides or {}).items():
@@ -82,7 +95,8 @@ def mock_glances(
             f"{base_url}/api/{version}/{plugin}", status=status, json=body
         )
     other = 3 if version == 4 else 4
-    for plugin in PLUGINS:
+    about = {name for names in INFO_PLUGINS.values() for name in names}
+    for plugin in (*PLUGINS, *sorted(about)):
         aioclient_mock.get(
             f"{base_url}/api/{other}/{plugin}", status=404, json={"detail": "Not Found"}
         )
@@ -93,6 +107,24 @@ def mock_glances(
             else glances_payload(round_, plugin)
         )
         aioclient_mock.get(f"{base_url}/api/{version}/{plugin}", json=body)
+    for plugin in sorted(about):
+        if glances_has(version, plugin):
+            aioclient_mock.get(
+                f"{base_url}/api/{version}/{plugin}",
+                json=glances_payload(round_, plugin),
+            )
+        else:
+            aioclient_mock.get(
+                f"{base_url}/api/{version}/{plugin}", status=400, json=UNKNOWN_PLUGIN
+            )
+    if web_ui:
+        aioclient_mock.get(
+            f"{base_url}/",
+            text="<html><head><title>Glances</title></head></html>",
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
+    else:
+        aioclient_mock.get(f"{base_url}/", status=404, json={"detail": "Not Found"})
 
 
 def _everything_under(base_url: str) -> re.Pattern[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,17 @@ from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.syrupy import (
+    HomeAssistantSnapshotExtension,
+    HomeAssistantSnapshotSerializer,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.homelab_metrics.agents.base import AgentClient, AgentInfo, Sample
@@ -216,10 +221,107 @@ async def export_history(
     return mock_entry
 
 
+class _SnapshotSerializer(HomeAssistantSnapshotSerializer):
+    """Home Assistant's serializer, with registry entries cut to what this integration decides.
+
+    Each release adds registry fields (2026.10: object_id_base, suggested_object_id, aliases that
+    start with the entity's own name) and turns capability keys into enum members; keeping the
+    fields we set makes one snapshot hold on every release we test on.
+    """
+
+    @classmethod
+    def _serializable_entity_registry_entry(cls, data: Any) -> Any:
+        serialized = super()._serializable_entity_registry_entry(data)
+        for key in set(serialized) - _REGISTRY_FIELDS:
+            del serialized[key]
+        if isinstance(capabilities := serialized.get("capabilities"), dict):
+            serialized["capabilities"] = {
+                str(key): value for key, value in capabilities.items()
+            }
+        return serialized
+
+    @classmethod
+    def _serializable_state(cls, data: Any) -> Any:
+        serialized = super()._serializable_state(data)
+        # Attribute names are enum members in 2026.10, plain strings before: the same text.
+        serialized["attributes"] = {
+            str(key): value for key, value in serialized["attributes"].items()
+        }
+        return serialized
+
+
+_REGISTRY_FIELDS = frozenset(
+    {
+        "capabilities",
+        "config_entry_id",
+        "device_class",
+        "device_id",
+        "disabled_by",
+        "domain",
+        "entity_category",
+        "entity_id",
+        "has_entity_name",
+        "hidden_by",
+        "icon",
+        "id",
+        "name",
+        "options",
+        "original_device_class",
+        "original_icon",
+        "original_name",
+        "platform",
+        "supported_features",
+        "translation_key",
+        "unique_id",
+        "unit_of_measurement",
+    }
+)
+
+
+class _SnapshotExtension(HomeAssistantSnapshotExtension):
+    """Snapshots in tests/snapshots/, the same on every Home Assistant release we test on."""
+
+    serializer_class = _SnapshotSerializer
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshots with Home Assistant's serializer (registry entries and states without ids or times).
 
     The test plugin defines the same fixture, but syrupy's own, registered later, would win.
     """
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    return snapshot.use_extension(_SnapshotExtension)
+
+
+def english_exception(key: str, placeholders: dict[str, str]) -> str:
+    """The English message of one of the integration's exceptions, as Home Assistant words it.
+
+    Home Assistant drops a final full stop and fills the placeholders.
+    """
+    english = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "custom_components"
+            / DOMAIN
+            / "translations"
+            / "en.json"
+        ).read_text()
+    )
+    message = str(english["exceptions"][key]["message"]).rstrip(".")
+    return message.format(**placeholders)
+
+
+def server_device(hass: HomeAssistant, server_id: str) -> dr.DeviceEntry:
+    """A server's device, found through its entry's devices.
+
+    `async_get_device(identifiers=…)` raises in the newest test harness (identifiers are unique
+    per config entry only since 2026.10); going through the entry works on every version.
+    """
+    registry = dr.async_get(hass)
+    (device,) = (
+        device
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, server_id) in device.identifiers
+    )
+    return device

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 import time
 
 from aiohttp import web
+
+
+def basic_auth(username: str, password: str) -> str:
+    """The Authorization header an agent expects for these credentials (UTF-8, as the client sends)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 @asynccontextmanager

@@ -26,19 +26,30 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
+from custom_components.homelab_metrics.agents import glances as glances_agent
 from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
     AgentError,
+    AgentInfo,
     Sample,
 )
-from custom_components.homelab_metrics.agents.glances import PLUGINS, GlancesClient
+from custom_components.homelab_metrics.agents.glances import (
+    INFO_PLUGINS,
+    PLUGINS,
+    GlancesClient,
+)
 from custom_components.homelab_metrics.agents.node_exporter import (
     NodeExporterClient,
+    build_info,
     build_sample,
     parse_metrics,
 )
 
-from .agent_mocks import NODE_EXPORTER_CONTENT_TYPE, glances_payload as read_payload
+from .agent_mocks import (
+    NODE_EXPORTER_CONTENT_TYPE,
+    glances_has,
+    glances_payload as read_payload,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -112,6 +123,27 @@ def assert_plausible(sample: Sample) -> None:
     if sample.boot_time is not None:
         assert isinstance(sample.boot_time, int)
         assert 946_684_800 <= sample.boot_time <= sample.timestamp + 86_400
+    assert len(sample.filesystems) <= 64
+    assert len(sample.interfaces) <= 32
+    for name in [fs.mountpoint for fs in sample.filesystems] + [
+        i.name for i in sample.interfaces
+    ]:
+        assert isinstance(name, str)
+        assert 0 < len(name) <= 255
+        assert name.isprintable()
+        assert name == name.strip()
+
+
+def assert_plausible_info(info: AgentInfo) -> None:
+    """What an agent says about itself: short printable text or nothing, and a flag."""
+    assert isinstance(info, AgentInfo)
+    for text in (info.hostname, info.agent_version, info.os):
+        if text is not None:
+            assert isinstance(text, str)
+            assert 0 < len(text) <= 255
+            assert text.isprintable()
+            assert text == text.strip()
+    assert info.web_ui in (True, False)
 
 
 # node_exporter --------------------------------------------------------------------------------
@@ -124,12 +156,16 @@ NODE_PAYLOADS = [
         "amd_server.txt",
         "hwmon.txt",
         "raspberry_pi.txt",
+        "nas.txt",
+        "metrics_textfile.txt",
     )
 ]
 WANTED = [
     b"node_cpu_seconds_total",
     b"node_memory_MemAvailable_bytes",
     b"node_memory_MemTotal_bytes",
+    b"node_memory_SwapTotal_bytes",
+    b"node_memory_SwapFree_bytes",
     b"node_filesystem_size_bytes",
     b"node_filesystem_free_bytes",
     b"node_filesystem_avail_bytes",
@@ -143,6 +179,11 @@ WANTED = [
     b"node_hwmon_chip_names",
     b"node_hwmon_sensor_label",
     b"node_thermal_zone_temp",
+    b"node_uname_info",
+    b"node_os_info",
+    b"node_exporter_build_info",
+    b"apt_upgrades_pending",
+    b"node_reboot_required",
 ]
 ODD_NUMBERS = [
     b"NaN", b"+Inf", b"-Inf", b"1e308", b"-1e308", b"1e999", b"-1e999", b"9" * 400,
@@ -155,7 +196,8 @@ ODD_LABEL_VALUES = [
     b"\\", b'"', b"}", b"{", b"=",
 ]  # fmt: skip
 LABEL_NAMES = [b"cpu", b"mode", b"device", b"mountpoint", b"chip", b"chip_name"]
-LABEL_NAMES += [b"sensor", b"label", b"type", b"zone", b"fstype"]
+LABEL_NAMES += [b"sensor", b"label", b"type", b"zone", b"fstype", b"nodename"]
+LABEL_NAMES += [b"pretty_name", b"version", b"sysname", b"release", b"origin", b"arch"]
 
 
 @st.composite
@@ -262,6 +304,7 @@ async def test_node_exporter_client_fuzz(
             except AgentError:
                 continue
             assert_plausible(sample)
+            assert_plausible_info(client.info)
     finally:
         await session.close()
 
@@ -282,6 +325,7 @@ def test_node_exporter_parse_fuzz(
         return
     assert_plausible(build_sample(snap, previous, timestamp=NOW, elapsed=elapsed))
     assert_plausible(build_sample(snap, None, timestamp=NOW))
+    assert_plausible_info(build_info(snap))
 
 
 # Glances --------------------------------------------------------------------------------------
@@ -296,6 +340,9 @@ ODD_JSON: list[Any] = [
 glances_payload = cache(read_payload)
 """The captured plugins, read once (mutations copy what they change)."""
 SENSORS = json.loads((FIXTURES / "glances" / "sensors.json").read_text())
+SENSORS_DESKTOP = json.loads(
+    (FIXTURES / "glances" / "sensors_desktop.json").read_text()
+)
 
 
 def _deep(depth: int) -> Any:
@@ -337,13 +384,33 @@ def _mutate(draw: st.DrawFn, value: Any) -> Any:
     )
 
 
+CPU_ZERO = json.loads((FIXTURES / "glances" / "cpu_zero.json").read_text())
+"""Glances' answer when it measured nothing (the client asks again)."""
+PAGES = st.sampled_from(
+    [
+        (404, b'{"detail": "Not Found"}', "application/json"),
+        (200, b"<html><head><title>Glances</title></head></html>", "text/html"),
+        (401, b"Unauthorized", "text/plain"),
+        (200, b"\x1f\x8b" + b"\xff" * 64, "text/html"),
+        (500, b"", ""),
+    ]
+)
+"""What / may answer: no web UI, the web UI, a login, garbage, an error."""
+
+
 @st.composite
 def glances_plugin(draw: st.DrawFn, round_: str, plugin: str) -> tuple[int, bytes]:
     """A status and a body for one plugin: its captured JSON mutated, or something else."""
     status = draw(STATUSES)
-    value = glances_payload(round_, plugin)
+    value = (
+        glances_payload(round_, plugin)
+        if glances_has(int(round_[1]), plugin)
+        else {"detail": "Unknown plugin"}
+    )
     if plugin == "sensors" and draw(st.booleans()):
-        value = SENSORS
+        value = draw(st.sampled_from([SENSORS, SENSORS_DESKTOP]))
+    if plugin == "cpu" and draw(st.integers(0, 3)) == 0:
+        value = CPU_ZERO
     for _ in range(draw(st.integers(0, 4))):
         value = _mutate(draw, value)
     body = json.dumps(value).encode()
@@ -364,18 +431,23 @@ def glances_plugin(draw: st.DrawFn, round_: str, plugin: str) -> tuple[int, byte
 
 @st.composite
 def glances_poll(draw: st.DrawFn, round_: str) -> dict[str, tuple[int, bytes]]:
-    """Every plugin of one poll."""
-    return {plugin: draw(glances_plugin(round_, plugin)) for plugin in PLUGINS}
+    """Every plugin of one poll, and what Glances says about itself."""
+    about = INFO_PLUGINS[int(round_[1])]
+    return {plugin: draw(glances_plugin(round_, plugin)) for plugin in PLUGINS + about}
 
 
-@settings(FUZZ, max_examples=EXAMPLES * 3 // 4)  # seven requests a poll: the slowest
+@settings(FUZZ, max_examples=EXAMPLES * 3 // 4)  # eight requests a poll: the slowest
 @given(
     version=st.sampled_from([4, 3]),
     data=st.data(),
-    elapsed=st.sampled_from([60.0, 4.0, 0.0, -30.0, 1e9]),
+    elapsed=st.sampled_from([60.0, 4.0, 0.0, -30.0, 1e9, 3600.0]),
+    pages=st.lists(PAGES, min_size=2, max_size=2),
 )
 async def test_glances_client_fuzz(
-    version: int, data: st.DataObject, elapsed: float
+    version: int,
+    data: st.DataObject,
+    elapsed: float,
+    pages: list[tuple[int, bytes, str]],
 ) -> None:
     """Two polls of mutated plugins: plausible Samples or AgentError."""
     polls = [
@@ -388,8 +460,9 @@ async def test_glances_client_fuzz(
     session = mocker.create_session(asyncio.get_running_loop())
     client = GlancesClient(session, config, clock=lambda: next(times))
     other = 3 if version == 4 else 4
+    delay, glances_agent.CPU_RETRY_DELAY = glances_agent.CPU_RETRY_DELAY, 0.0
     try:
-        for poll in polls:
+        for poll, (page_status, page, page_type) in zip(polls, pages, strict=True):
             mocker.clear_requests()
             for plugin, (status, body) in poll.items():
                 mocker.get(
@@ -399,10 +472,18 @@ async def test_glances_client_fuzz(
                     headers={"Content-Type": "application/json"},
                 )
                 mocker.get(f"{config.base_url}/api/{other}/{plugin}", status=404)
+            mocker.get(
+                f"{config.base_url}/",
+                status=page_status,
+                content=page,
+                headers={"Content-Type": page_type},
+            )
             try:
                 sample = await client.async_fetch()
             except AgentError:
                 continue
             assert_plausible(sample)
+            assert_plausible_info(client.info)
     finally:
+        glances_agent.CPU_RETRY_DELAY = delay
         await session.close()

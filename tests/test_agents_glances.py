@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import json
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,13 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
 )
 
+from custom_components.homelab_metrics.agents import glances as glances_agent
 from custom_components.homelab_metrics.agents.base import (
     AgentConfig,
+    AgentInfo,
     CannotConnect,
+    FilesystemUsage,
+    InterfaceTraffic,
     InvalidAuth,
     InvalidResponse,
 )
@@ -28,20 +32,24 @@ from custom_components.homelab_metrics.agents.glances import (
     GlancesClient,
     cpu_percent,
     cpu_temperature,
+    filesystems,
     network_counters,
     parse_uptime,
     root_filesystem,
+    swap_percent,
 )
 from custom_components.homelab_metrics.agents.readings import is_physical
 
 from .agent_mocks import (
+    UNKNOWN_PLUGIN,
+    glances_has,
     glances_payload,
     hung_agent,
     mock_glances,
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import serve
+from .fake_server import basic_auth, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "glances"
 T0 = 1_764_000_000.0
@@ -56,15 +64,35 @@ class FakeGlances:
         self.overrides: dict[str, tuple[int, Any]] = {}
         self.raw: dict[str, bytes] = {}
         """Bodies sent as they are, with a JSON content type."""
+        self.cpu_answers: list[Any] = []
+        """cpu bodies served first, one per request, before the round's own."""
         self.auth: str | None = None
         self.html = False
+        self.web_ui = False
+        self.page: Callable[[], web.Response] | None = None
+        """What / answers, when set (web_ui answers a page otherwise)."""
         self.hang: set[str] = set()
+        self.delay = 0.0
+        """Seconds every plugin takes to answer."""
         self.requests: list[str] = []
+        self.times: list[tuple[str, float]] = []
+        self.in_flight = self.most_in_flight = 0
         self.port = 0
         self.release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
+        self.times.append((request.path, asyncio.get_running_loop().time()))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         if self.html:  # what node_exporter answers on any path
             return web.Response(
                 text="<html>Node Exporter</html>", content_type="text/html"
@@ -76,6 +104,10 @@ class FakeGlances:
             return web.Response(status=200)
         if self.auth and request.headers.get("Authorization") != self.auth:
             return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
+        if request.path == "/" and self.page is not None:
+            return self.page()
+        if request.path == "/" and self.web_ui:
+            return web.Response(text="<html>Glances</html>", content_type="text/html")
         if len(parts) != 3 or parts[:2] != ["api", str(self.version)]:
             return web.json_response({"detail": "Not Found"}, status=404)
         plugin = parts[2]
@@ -84,6 +116,10 @@ class FakeGlances:
         if plugin in self.overrides:
             status, body = self.overrides[plugin]
             return web.json_response(body, status=status)
+        if plugin == "cpu" and self.cpu_answers:
+            return web.json_response(self.cpu_answers.pop(0))
+        if not glances_has(self.version, plugin):
+            return web.json_response(UNKNOWN_PLUGIN, status=400)
         return web.json_response(glances_payload(self.round, plugin))
 
 
@@ -115,19 +151,31 @@ def physical_sum(network: list[dict[str, Any]], key: str) -> float:
     return sum(item[key] for item in network if is_physical(item["interface_name"]))
 
 
+@pytest.fixture(autouse=True)
+def short_cpu_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ask again for a CPU answer that measured nothing after 50 ms instead of 2.1 s."""
+    monkeypatch.setattr(glances_agent, "CPU_RETRY_DELAY", 0.05)
+
+
+FIRST_POLL = [
+    *(f"/api/4/{p}" for p in PLUGINS),
+    "/api/4/system",
+    "/api/4/version",
+    "/",
+]
+"""A first poll of Glances 4: every plugin, then what it says about itself and its web UI."""
+
+
 async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
-    """Memory, disk, load as Glances reports them; the all-zero first cpu is missing."""
-    glances.overrides["cpu"] = (
-        200,
-        json.loads((FIXTURES / "cpu_first.json").read_text()),
-    )
+    """Memory, disk, load as Glances reports them; what Glances says about the server."""
     async with aiohttp.ClientSession() as session:
         client, _ = make_client(session, glances.port)
+        assert client.info == AgentInfo()  # nothing before the first poll
         sample = await client.async_fetch()
     mem, load = glances_payload("v4", "mem"), glances_payload("v4", "load")
     fs = glances_payload("v4", "fs")[0]
     assert sample.timestamp == int(T0)
-    assert sample.cpu_percent is None  # Glances' answer right after it started
+    assert sample.cpu_percent == glances_payload("v4", "cpu")["total"]
     assert sample.memory_percent == mem["percent"]
     assert sample.memory_used_bytes == mem["used"]
     assert sample.memory_total_bytes == mem["total"]
@@ -138,6 +186,17 @@ async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
     assert sample.disk_percent == pytest.approx(fs["percent"], abs=0.06)
     assert sample.disk_used_bytes == fs["used"]
     assert sample.disk_total_bytes == fs["size"]
+    assert sample.filesystems == (
+        FilesystemUsage(
+            mountpoint="/",
+            used_bytes=fs["used"],
+            free_bytes=fs["free"],
+            percent=sample.disk_percent,
+        ),
+    )
+    assert (
+        sample.swap_percent is None
+    )  # the VM has no swap: Glances says 0 % of 0 bytes
     assert (sample.load_1m, sample.load_5m, sample.load_15m) == (
         load["min1"],
         load["min5"],
@@ -145,6 +204,7 @@ async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
     )
     assert sample.network_rx_bytes_per_second is None
     assert sample.network_tx_bytes_per_second is None
+    assert sample.interfaces == (InterfaceTraffic(name="eth0"),)  # no rates yet
     assert (
         sample.temperature_celsius is None
     )  # this VM has no sensors: missing, never 0
@@ -153,43 +213,265 @@ async def test_first_poll_from_real_payloads(glances: FakeGlances) -> None:
     assert sample.boot_time is not None
     assert sample.boot_time % BOOT_TIME_GRANULARITY == 0
     assert abs(sample.boot_time - (T0 - uptime)) <= BOOT_TIME_GRANULARITY / 2
+    assert (sample.updates_pending, sample.reboot_required) == (None, None)
     assert client.api_version == 4
-    assert sorted(glances.requests) == sorted(f"/api/4/{p}" for p in PLUGINS)
+    assert client.info == AgentInfo(
+        hostname="vm",
+        agent_version="4.5.8",
+        os="Debian GNU/Linux 12",
+        web_ui=False,
+    )
+    assert glances.requests == FIRST_POLL
+    assert (
+        glances.most_in_flight == 1
+    )  # one request at a time (see the module docstring)
+
+
+@pytest.mark.parametrize("zero", ["cpu_zero.json", "cpu_first.json"])
+async def test_cpu_that_measured_nothing_is_asked_again(
+    glances: FakeGlances, zero: str
+) -> None:
+    """Issue 9: an all-zero CPU answer is asked once more after Glances' refresh time.
+
+    cpu_zero.json was captured from Glances 4.5.8 in mid-run (its CPU update ran on a web
+    server thread psutil had not seen); cpu_first.json is its first answer after a start.
+    """
+    glances.cpu_answers = [json.loads((FIXTURES / zero).read_text())]
+    clock_reads: list[int] = []
+
+    def clock() -> float:
+        clock_reads.append(len(glances.requests))
+        return T0
+
+    async with aiohttp.ClientSession() as session:
+        client = GlancesClient(
+            session, AgentConfig(host="127.0.0.1", port=glances.port), clock=clock
+        )
+        sample = await client.async_fetch()
+    assert sample.cpu_percent == glances_payload("v4", "cpu")["total"]
+    # The poll's time is when the counters were read, before the wait: rates stay true.
+    assert clock_reads == [len(PLUGINS)]
+    cpu = [t for path, t in glances.times if path == "/api/4/cpu"]
+    assert len(cpu) == 2  # one request more, no more
+    assert cpu[1] - cpu[0] >= glances_agent.CPU_RETRY_DELAY
+    assert glances.requests[: len(PLUGINS) + 1] == [
+        *(f"/api/4/{p}" for p in PLUGINS),
+        "/api/4/cpu",
+    ]
+
+
+async def test_cpu_that_measured_nothing_twice_is_missing(glances: FakeGlances) -> None:
+    """Two all-zero answers: no CPU figure this poll (never 0 %), and no third request."""
+    zero = json.loads((FIXTURES / "cpu_zero.json").read_text())
+    glances.cpu_answers = [zero, zero, glances_payload("v4", "cpu")]
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        sample = await client.async_fetch()
+        assert sample.cpu_percent is None
+        assert sample.memory_percent is not None
+        assert glances.requests.count("/api/4/cpu") == 2
+        # The next poll measures again.
+        now[0] += 10
+        assert (await client.async_fetch()).cpu_percent == glances_payload("v4", "cpu")[
+            "total"
+        ]
+
+
+async def test_a_measured_cpu_answer_is_not_asked_again(glances: FakeGlances) -> None:
+    """A real 0 % (all idle) and a measured breakdown beside a stale total are figures."""
+    idle = {**glances_payload("v4", "cpu"), "total": 0.0, "user": 0.0, "system": 0.0}
+    glances.cpu_answers = [
+        {**idle, "idle": 100.0},
+        {**idle, "idle": 97.5, "iowait": 1.0},
+    ]
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        assert (await client.async_fetch()).cpu_percent == 0.0
+        now[0] += 10
+        # Glances' total came from a cache another plugin filled with nothing measured.
+        assert (await client.async_fetch()).cpu_percent == pytest.approx(1.5)
+    assert glances.requests.count("/api/4/cpu") == 2
+
+
+async def test_requests_per_poll(glances: FakeGlances) -> None:
+    """Eight plugins a poll; what Glances says about itself once an hour, and after an upgrade."""
+    glances.web_ui = True
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        assert glances.requests == FIRST_POLL
+        assert client.info.web_ui is True
+        for seconds in (60, glances_agent.INFO_REFRESH - 61):
+            glances.requests.clear()
+            now[0] += seconds
+            await client.async_fetch()
+            assert glances.requests == [f"/api/4/{p}" for p in PLUGINS]
+        glances.requests.clear()
+        now[0] += 1
+        await client.async_fetch()  # an hour after the first poll
+        assert glances.requests == FIRST_POLL
+        # A clock that went back does not leave the information stale for an hour more.
+        glances.requests.clear()
+        now[0] -= 600
+        await client.async_fetch()
+        assert glances.requests == FIRST_POLL
+        # Downgraded to Glances 3: asked again on the new API.
+        glances.version, glances.round, glances.web_ui = 3, "v3", False
+        glances.requests.clear()
+        now[0] += 60
+        await client.async_fetch()
+        assert glances.requests[-3:] == ["/api/3/system", "/api/3/help", "/"]
+        assert client.info == AgentInfo(
+            hostname="vm", agent_version="3.3.1.1", os="Debian GNU/Linux 12"
+        )
 
 
 @pytest.mark.parametrize(
-    ("version", "rx_key", "tx_key"),
+    ("page", "web_ui"),
     [
-        (4, "bytes_recv_gauge", "bytes_sent_gauge"),
-        (3, "cumulative_rx", "cumulative_tx"),
+        (
+            lambda: web.Response(text="<html>Glances</html>", content_type="text/html"),
+            True,
+        ),
+        (lambda: web.Response(status=401, headers={"WWW-Authenticate": "Basic"}), True),
+        (lambda: web.json_response({"detail": "Not Found"}, status=404), False),
+        (lambda: web.Response(text="{}", content_type="application/json"), False),
+        (lambda: web.Response(text="x" * (glances_agent.MAX_PAGE_BYTES + 1)), False),
+        (
+            lambda: web.Response(
+                body=b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"}
+            ),
+            False,
+        ),
     ],
+    ids=["page", "login", "disabled", "not a page", "too large", "unreadable"],
 )
-async def test_second_poll_rates_and_cpu(
-    glances: FakeGlances, version: int, rx_key: str, tx_key: str
+async def test_web_ui(
+    glances: FakeGlances, page: Callable[[], web.Response], web_ui: bool
 ) -> None:
-    """Rates come from the cumulative counters between our polls (v3 names on Glances 3)."""
-    glances.version, glances.round = version, f"v{version}"
+    """A page at / (or a login before it) is a web UI to link to; anything else is not."""
+    glances.page = page
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port)
+        sample = await client.async_fetch()
+    assert client.info.web_ui is web_ui
+    assert sample.memory_percent is not None
+
+
+async def test_poll_time_is_bounded_as_a_whole(glances: FakeGlances) -> None:
+    """One request after another still ends within the configured timeout, in all."""
+    glances.delay = 0.1
+    async with aiohttp.ClientSession() as session:
+        client, _ = make_client(session, glances.port, timeout=0.35)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(CannotConnect, match="no answer within 0.35 s"):
+            await client.async_fetch()
+        assert asyncio.get_running_loop().time() - started < 0.6
+    assert len(glances.requests) < len(PLUGINS)
+
+
+async def test_what_glances_says_about_itself(glances: FakeGlances) -> None:
+    """Host name, OS, version; anything unreadable is missing, never a failed poll."""
+    glances.overrides["system"] = (
+        200,
+        {
+            "os_name": "Windows",
+            "hostname": "GAMING-PC",
+            "platform": "64bit",
+            "os_version": "10 10.0.19045 SP0",
+            "hr_name": "Windows 10 64bit",
+        },
+    )
     async with aiohttp.ClientSession() as session:
         client, now = make_client(session, glances.port)
-        first = await client.async_fetch()
-        glances.round = f"v{version}_second"
-        now[0] += 4
-        glances.requests.clear()
+        await client.async_fetch()
+        assert client.info == AgentInfo(
+            hostname="GAMING-PC", agent_version="4.5.8", os="Windows 10 10.0.19045 SP0"
+        )
+        glances.overrides["system"] = (400, UNKNOWN_PLUGIN)
+        glances.raw["version"] = b'{"version": [1]}'
+        now[0] += glances_agent.INFO_REFRESH
         sample = await client.async_fetch()
-    before = glances_payload(f"v{version}", "network")
-    after = glances_payload(f"v{version}_second", "network")
-    rx = (physical_sum(after, rx_key) - physical_sum(before, rx_key)) / 4
-    tx = (physical_sum(after, tx_key) - physical_sum(before, tx_key)) / 4
-    assert rx > 0 and tx > 0  # the captures had traffic between them
-    assert sample.network_rx_bytes_per_second == pytest.approx(rx)
-    assert sample.network_tx_bytes_per_second == pytest.approx(tx)
-    assert sample.cpu_percent == glances_payload(f"v{version}_second", "cpu")["total"]
-    assert sample.memory_percent == glances_payload(f"v{version}", "mem")["percent"]
-    # The boot time does not move from one poll to the next.
-    assert sample.boot_time == first.boot_time is not None
-    # The version is remembered: the second poll went straight to it, all at once.
-    assert client.api_version == version
-    assert sorted(glances.requests) == sorted(f"/api/{version}/{p}" for p in PLUGINS)
+    assert client.info == AgentInfo()
+    assert sample.memory_percent is not None
+
+
+async def test_every_real_filesystem_swap_and_interfaces(glances: FakeGlances) -> None:
+    """A NAS as Glances lists it: snaps, Docker's file mounts and bind mounts left out."""
+    disk = {"options": "rw", "key": "mnt_point", "percent": 50.0}
+    glances.overrides["fs"] = (
+        200,
+        [
+            {**disk, "device_name": "/dev/sda2", "fs_type": "ext4", "mnt_point": "/",
+             "size": 1000, "used": 600, "free": 350},
+            {**disk, "device_name": "/dev/sda2", "fs_type": "ext4",
+             "mnt_point": "/etc/hosts", "size": 1000, "used": 600, "free": 350},
+            {**disk, "device_name": "/dev/loop3", "fs_type": "squashfs",
+             "mnt_point": "/snap/core22/1380", "size": 77, "used": 77, "free": 0},
+            {**disk, "device_name": "tank/media", "fs_type": "zfs",
+             "mnt_point": "/tank/media", "size": 9000, "used": 3000, "free": 6000},
+            {**disk, "device_name": "tank/media", "fs_type": "zfs",
+             "mnt_point": "/export/media", "size": 9000, "used": 3000, "free": 6000},
+        ],
+    )  # fmt: skip
+    glances.overrides["memswap"] = (
+        200,
+        {"total": 8_000_000_000, "used": 2_000_000_000, "free": 6_000_000_000,
+         "percent": 25.0, "sin": 0, "sout": 0, "time_since_update": 10.0},
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        await client.async_fetch()
+        glances.round = "v4_second"
+        now[0] += 4
+        sample = await client.async_fetch()
+    assert sample.filesystems == (
+        FilesystemUsage(
+            mountpoint="/", used_bytes=600, free_bytes=350, percent=600 / 9.5
+        ),
+        FilesystemUsage(
+            mountpoint="/tank/media", used_bytes=3000, free_bytes=6000, percent=100 / 3
+        ),
+    )
+    assert sample.swap_percent == 25.0
+    before = {i["interface_name"]: i for i in glances_payload("v4", "network")}
+    after = {i["interface_name"]: i for i in glances_payload("v4_second", "network")}
+    assert sample.interfaces == tuple(
+        InterfaceTraffic(
+            name=name,
+            rx_bytes_per_second=pytest.approx(
+                (after[name]["bytes_recv_gauge"] - before[name]["bytes_recv_gauge"]) / 4
+            ),
+            tx_bytes_per_second=pytest.approx(
+                (after[name]["bytes_sent_gauge"] - before[name]["bytes_sent_gauge"]) / 4
+            ),
+        )
+        for name in sorted(after)
+        if is_physical(name)
+    )
+    assert len(sample.interfaces) == 1  # eth0; lo and the others are not physical
+
+
+def test_swap_percent() -> None:
+    """Swap in use from Glances' bytes; none at all is no figure."""
+    assert swap_percent({"total": 4096, "used": 1024}) == 25.0
+    assert swap_percent({"total": 0, "used": 0, "percent": 0.0}) is None
+    assert swap_percent({"total": "ERR", "used": 1}) is None
+    assert swap_percent({"total": 100}) is None
+    assert swap_percent([]) is None
+    assert filesystems("nope") == ()
+
+
+async def test_cpu_temperature_is_the_cpu_s(glances: FakeGlances) -> None:
+    """Glances types the NVMe drive, the GPU and the Wi-Fi card as core temperatures too."""
+    glances.overrides["sensors"] = (
+        200,
+        json.loads((FIXTURES / "sensors_desktop.json").read_text()),
+    )
+    async with aiohttp.ClientSession() as session:
+        sample = await make_client(session, glances.port)[0].async_fetch()
+    # Tctl (63) and Tccd1 (52); the NVMe's 80, the GPU's 74 and the Wi-Fi's 48 are not the CPU.
+    assert sample.temperature_celsius == 63
 
 
 async def test_glances_3_fallback_probes_once(glances: FakeGlances) -> None:
@@ -198,11 +480,21 @@ async def test_glances_3_fallback_probes_once(glances: FakeGlances) -> None:
     async with aiohttp.ClientSession() as session:
         client, _ = make_client(session, glances.port)
         sample = await client.async_fetch()
-    assert glances.requests[0] == "/api/4/cpu"
-    assert sorted(glances.requests[1:]) == sorted(f"/api/3/{p}" for p in PLUGINS)
+    # Glances 3 has no version plugin: the version comes from its help.
+    assert glances.requests == [
+        "/api/4/cpu",
+        *(f"/api/3/{p}" for p in PLUGINS),
+        "/api/3/system",
+        "/api/3/help",
+        "/",
+    ]
     fs = glances_payload("v3", "fs")[0]
     assert sample.disk_percent == pytest.approx(fs["percent"], abs=0.06)
     assert sample.cpu_percent == glances_payload("v3", "cpu")["total"]
+    assert sample.swap_percent is None
+    assert client.info == AgentInfo(
+        hostname="vm", agent_version="3.3.1.1", os="Debian GNU/Linux 12"
+    )
 
 
 async def test_server_changes_version(glances: FakeGlances) -> None:
@@ -333,11 +625,14 @@ async def test_odd_shapes_inside_plugins(glances: FakeGlances) -> None:
     )
     glances.overrides["sensors"] = (
         200,
-        [{"label": deep, "type": "temperature_core", "value": 50}],
+        [
+            {"label": deep, "type": "temperature_core", "value": 90},
+            {"label": "Core 0", "type": "temperature_core", "value": 50},
+        ],
     )
     async with aiohttp.ClientSession() as session:
         sample = await make_client(session, glances.port)[0].async_fetch()
-    assert sample.temperature_celsius == 50
+    assert sample.temperature_celsius == 50  # a sensor without a name is not the CPU
     assert sample.memory_percent is not None
 
 
@@ -384,7 +679,7 @@ async def test_implausible_figures_are_missing(glances: FakeGlances) -> None:
 
 async def test_auth(glances: FakeGlances) -> None:
     """/status is open, so a missing password shows on the data endpoints: InvalidAuth."""
-    glances.auth = aiohttp.BasicAuth("glances", "pw").encode()
+    glances.auth = basic_auth("glances", "pw")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
             await make_client(session, glances.port)[0].async_fetch()
@@ -468,7 +763,9 @@ def test_plugin_shapes() -> None:
     assert cpu_temperature("nope") is None
     assert cpu_temperature([{"type": "temperature_core", "value": "NA"}]) is None
     assert cpu_temperature([{"type": "temperature_hdd", "value": 50}]) is None
-    assert cpu_temperature([{"type": "temperature_core", "value": 40.5}, "x"]) == 40.5
+    core = {"label": "Core 0", "type": "temperature_core"}
+    assert cpu_temperature([{**core, "value": 40.5}, "x"]) == 40.5
+    assert cpu_temperature([{"type": "temperature_core", "value": 40.5}]) is None
     assert cpu_percent({"total": 0.0, "idle": 0.0}) is None
     assert cpu_percent({"total": 0.0, "idle": 100.0}) == 0.0
     assert cpu_percent({"total": "ERR"}) is None

@@ -26,20 +26,25 @@ from custom_components.homelab_metrics.agents import node_exporter
 from custom_components.homelab_metrics.agents.base import (
     MAX_PAYLOAD_BYTES,
     AgentConfig,
+    AgentInfo,
     CannotConnect,
+    InterfaceTraffic,
     InvalidAuth,
     InvalidResponse,
 )
 from custom_components.homelab_metrics.agents.node_exporter import (
+    MAX_DEVICES_READ,
     MAX_ESCAPES,
     MAX_LABELS,
     MAX_LINE_BYTES,
+    MAX_MOUNTS_READ,
     MAX_SERIES,
     MAX_SERIES_BYTES,
     SLICE_BYTES,
     STEP_BYTES,
     NodeExporterClient,
     async_parse_metrics,
+    build_info,
     build_sample,
     label_text,
     parse_line,
@@ -47,7 +52,11 @@ from custom_components.homelab_metrics.agents.node_exporter import (
     parse_metrics,
     wanted_lines,
 )
-from custom_components.homelab_metrics.agents.readings import is_physical, plausible
+from custom_components.homelab_metrics.agents.readings import (
+    is_physical,
+    is_real_filesystem,
+    plausible,
+)
 
 from .agent_mocks import (
     NODE_EXPORTER_CONTENT_TYPE,
@@ -56,7 +65,7 @@ from .agent_mocks import (
     mock_unauthorized,
     mock_unreachable,
 )
-from .fake_server import probe_loop_steps, serve
+from .fake_server import basic_auth, probe_loop_steps, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_exporter"
 UPSTREAM = (
@@ -131,28 +140,46 @@ def test_scanner_matches_prometheus_client(path: Path) -> None:
         else:
             assert name not in snap.gauges
 
-    root = {
-        stat: [
-            (labels["device"], v)
-            for labels, v in series(ref, f"node_filesystem_{stat}_bytes")
-            if labels["mountpoint"] == "/"
-        ]
-        for stat in ("size", "free", "avail")
-    }
-    if root["size"]:
-        device = root["size"][0][0]
-        assert snap.root_fs == {
-            stat: dict(values)[device] for stat, values in root.items()
-        }
-    else:
-        assert snap.root_fs == {}
+    # "/" and every real filesystem's mount (none of the payloads reaches the caps).
+    mounts: dict[tuple[str, str], dict[str, float]] = {}
+    fstypes: dict[tuple[str, str], str] = {}
+    for stat in ("size", "free", "avail"):
+        for labels, v in series(ref, f"node_filesystem_{stat}_bytes"):
+            key = (labels["device"], labels["mountpoint"])
+            if key[1] == "/" or is_real_filesystem(labels["fstype"], key[1]):
+                mounts.setdefault(key, {})[stat] = v
+                fstypes[key] = labels["fstype"]
+    assert snap.filesystems == mounts
+    assert snap.fstypes == fstypes
+    assert snap.root_fs == next(
+        (v for (_, mp), v in mounts.items() if mp == "/" and len(v) == 3), {}
+    )
+
+    updates = [v for _, v in series(ref, "apt_upgrades_pending")]
+    assert snap.updates == (reduce(add, updates) if updates else None)
+    for key, name in (
+        ("uname", "node_uname_info"),
+        ("os", "node_os_info"),
+        ("build", "node_exporter_build_info"),
+    ):
+        info = series(ref, name)
+        assert snap.info.get(key) == (info[0][0] if info else None)
+    for name in (
+        "node_memory_SwapTotal_bytes",
+        "node_memory_SwapFree_bytes",
+        "node_reboot_required",
+    ):
+        expected = series(ref, name)
+        assert snap.gauges.get(name) == (expected[0][1] if expected else None)
 
     for attr, name in (
         ("rx", "node_network_receive_bytes_total"),
         ("tx", "node_network_transmit_bytes_total"),
     ):
         assert getattr(snap, attr) == {
-            labels["device"]: v for labels, v in series(ref, name)
+            labels["device"]: v
+            for labels, v in series(ref, name)
+            if is_physical(labels["device"])
         }
     hwmon = {
         (labels["chip"], labels["sensor"]): v
@@ -644,6 +671,211 @@ def test_missing_root_mountpoint() -> None:
     assert sample.disk_total_bytes is None
 
 
+def test_every_real_filesystem_of_a_nas() -> None:
+    """Each real mount once, "/" first; tmpfs, NFS, Docker and a bind mount are left out."""
+    sample = build_sample(parse_metrics(fixture("nas.txt")), None, timestamp=NOW)
+    ref = reference(fixture("nas.txt"))
+
+    def figures(mountpoint: str) -> tuple[int, int, float]:
+        size, free, avail = (
+            ref[(f"node_filesystem_{stat}_bytes", labels)]
+            for stat in ("size", "free", "avail")
+            for (name, labels) in ref
+            if name == f"node_filesystem_{stat}_bytes"
+            and dict(labels)["mountpoint"] == mountpoint
+        )
+        return int(size - free), int(avail), 100 * (size - free) / (size - free + avail)
+
+    assert [fs.mountpoint for fs in sample.filesystems] == [
+        "/",
+        "/boot/efi",
+        "/media/usb backup",
+        "/srv/disk1",
+        "/srv/disk2",
+        "/srv/pool",  # mergerfs: the pool people watch
+        "/tank",
+        "/tank/media",  # also bind-mounted at /export/media: listed once
+        "/tank/photos",
+    ]
+    for fs in sample.filesystems:
+        used, free, percent = figures(fs.mountpoint)
+        assert (fs.used_bytes, fs.free_bytes) == (used, free)
+        assert fs.percent == pytest.approx(percent)
+    # The root filesystem is still the history's disk figure, and the same as its entry.
+    assert sample.disk_percent == sample.filesystems[0].percent
+    assert sample.disk_used_bytes == sample.filesystems[0].used_bytes
+
+
+def test_filesystems_of_the_captured_scrapes() -> None:
+    """Debian's node_exporter on the VM lists "/" only; the AMD box's docker bind is left out."""
+    vm = build_sample(parse_metrics(fixture("metrics_1.txt")), None, timestamp=NOW)
+    assert [fs.mountpoint for fs in vm.filesystems] == ["/"]
+    assert vm.filesystems[0].percent == vm.disk_percent
+    amd = build_sample(parse_metrics(fixture("amd_server.txt")), None, timestamp=NOW)
+    assert [fs.mountpoint for fs in amd.filesystems] == ["/", '/srv/media "archive"']
+    assert (
+        build_sample(parse_metrics("node_load1 1\n"), None, timestamp=NOW).filesystems
+        == ()
+    )
+
+
+def test_mounts_and_devices_read_are_capped() -> None:
+    """Past MAX_MOUNTS_READ real mounts and MAX_DEVICES_READ physical devices, no more is read.
+
+    Choosing among the mounts and computing each device's rates happen in one step of the event
+    loop: the caps bound it (benchmarks/parse.py). "/" is read wherever it comes.
+    """
+    lines = [
+        f'node_filesystem_{stat}_bytes{{device="/dev/d{i}",fstype="ext4",'
+        f'mountpoint="/srv/{i:04}"}} 100\n'
+        for i in range(MAX_MOUNTS_READ + 10)
+        for stat in ("size", "free", "avail")
+    ]
+    lines += [
+        f'node_filesystem_size_bytes{{device="tmpfs",fstype="tmpfs",mountpoint="/run/{i}"}} 1\n'
+        for i in range(50)
+    ]
+    lines += [
+        f'node_filesystem_{stat}_bytes{{device="/dev/root",fstype="ext4",mountpoint="/"}} 100\n'
+        for stat in ("size", "free", "avail")
+    ]
+    lines += [
+        f'node_network_{way}_bytes_total{{device="{name}{i}"}} {i}\n'
+        for i in range(MAX_DEVICES_READ + 10)
+        for name in ("veth", "eth")
+        for way in ("receive", "transmit")
+    ]
+    snap = parse_metrics("".join(lines))
+    assert len(snap.filesystems) == MAX_MOUNTS_READ + 1
+    assert ("/dev/root", "/") in snap.filesystems
+    assert snap.root_fs == {"size": 100, "free": 100, "avail": 100}
+    assert list(snap.rx) == [f"eth{i}" for i in range(MAX_DEVICES_READ)]
+    assert list(snap.tx) == list(snap.rx)
+
+
+def test_swap() -> None:
+    """Swap in use; none at all (SwapTotal 0, as on the VM) is no figure rather than 0 %."""
+    nas = build_sample(parse_metrics(fixture("nas.txt")), None, timestamp=NOW)
+    assert nas.swap_percent == pytest.approx(25.0)  # 6 GB of 8 GB free
+    vm = build_sample(parse_metrics(fixture("metrics_1.txt")), None, timestamp=NOW)
+    assert vm.swap_percent is None
+    for text in (
+        "node_memory_SwapTotal_bytes 8e9\n",
+        "node_memory_SwapFree_bytes 8e9\n",
+        "node_memory_SwapTotal_bytes 8e9\nnode_memory_SwapFree_bytes 9e9\n",
+        "node_memory_SwapTotal_bytes NaN\nnode_memory_SwapFree_bytes 1\n",
+    ):
+        assert (
+            build_sample(parse_metrics(text), None, timestamp=NOW).swap_percent is None
+        )
+    full = "node_memory_SwapTotal_bytes 8e9\nnode_memory_SwapFree_bytes 0\n"
+    assert build_sample(parse_metrics(full), None, timestamp=NOW).swap_percent == 100
+
+
+def test_traffic_per_physical_interface() -> None:
+    """Each physical interface's rates between two scrapes; bridges, veth, VPNs left out."""
+    text = fixture("nas.txt")
+    before = parse_metrics(text)
+    after = parse_metrics(
+        text.replace(
+            'receive_bytes_total{device="enp3s0"} 8.1e+11',
+            'receive_bytes_total{device="enp3s0"} 8.1000006e+11',
+        )
+        .replace(
+            'transmit_bytes_total{device="enp3s0"} 2.3e+12',
+            'transmit_bytes_total{device="enp3s0"} 2.3000012e+12',
+        )
+        .replace("node_time_seconds 1.7640000e+09", "node_time_seconds 1.764000060e+09")
+    )
+    first = build_sample(before, None, timestamp=NOW)
+    assert first.interfaces == (
+        InterfaceTraffic(name="enp3s0"),
+        InterfaceTraffic(name="enp4s0"),
+    )
+    sample = build_sample(after, before, timestamp=NOW + 60, elapsed=60)
+    assert sample.interfaces == (
+        InterfaceTraffic(
+            name="enp3s0", rx_bytes_per_second=1000.0, tx_bytes_per_second=20000.0
+        ),
+        InterfaceTraffic(
+            name="enp4s0", rx_bytes_per_second=0.0, tx_bytes_per_second=0.0
+        ),
+    )
+    # The per-interface rates add up to the server's.
+    assert sample.network_rx_bytes_per_second == pytest.approx(1000.0)
+    assert sample.network_tx_bytes_per_second == pytest.approx(20000.0)
+
+
+def test_textfile_collectors_real_output() -> None:
+    """Debian's apt_info.py as the real package prints it, and as node_exporter serves it.
+
+    metrics_textfile.txt was scraped from node_exporter 1.5 reading the output of
+    /usr/share/prometheus-node-exporter-collectors/apt_info.py run in a private mount
+    namespace that held /run/reboot-required; apt_info.prom is the same script's output
+    without that file.
+    """
+    served = build_sample(
+        parse_metrics(fixture("metrics_textfile.txt")), None, timestamp=NOW
+    )
+    assert (
+        served.updates_pending == 10 + 3 + 6 + 60 + 17 + 45
+    )  # summed over origins and arches
+    assert served.reboot_required is True
+    printed = build_sample(parse_metrics(fixture("apt_info.prom")), None, timestamp=NOW)
+    assert printed.updates_pending == 141
+    assert printed.reboot_required is False
+    # Without the collectors: neither figure, not 0 and not False.
+    plain = build_sample(parse_metrics(fixture("metrics_1.txt")), None, timestamp=NOW)
+    assert (plain.updates_pending, plain.reboot_required) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "updates", "reboot"),
+    [
+        # What apt_info.py prints when nothing is pending.
+        (
+            'apt_upgrades_pending{origin="",arch=""} 0\nnode_reboot_required 0\n',
+            0,
+            False,
+        ),
+        ('apt_upgrades_pending{origin="a",arch="all"} 2.5\n', None, None),
+        ('apt_upgrades_pending{origin="a",arch="all"} -3\n', None, None),
+        ('apt_upgrades_pending{origin="a",arch="all"} NaN\n', None, None),
+        ('apt_upgrades_pending{origin="a",arch="all"} 1e12\n', None, None),
+        ("node_reboot_required 2\n", None, None),
+        ("node_reboot_required NaN\n", None, None),
+        ('node_reboot_required{x="y"} 1\n', None, None),
+    ],
+)
+def test_textfile_figures_that_cannot_be_true(
+    text: str, updates: int | None, reboot: bool | None
+) -> None:
+    """Counts must be whole and plausible, the reboot flag 0 or 1."""
+    sample = build_sample(parse_metrics(text), None, timestamp=NOW)
+    assert (sample.updates_pending, sample.reboot_required) == (updates, reboot)
+
+
+def test_agent_info() -> None:
+    """Host name, OS and exporter version from the info series of the same scrape."""
+    assert build_info(parse_metrics(fixture("metrics_1.txt"))) == AgentInfo(
+        hostname="vm",
+        agent_version="1.5.0",
+        os="Debian GNU/Linux 12 (bookworm)",
+        web_ui=False,
+    )
+    # Before node_os_info (node_exporter < 1.3): the kernel as uname names it.
+    amd = build_info(parse_metrics(fixture("amd_server.txt")))
+    assert amd == AgentInfo(hostname="tower", os="Linux 6.8.12-4-pve")
+    no_pretty = parse_metrics(
+        'node_os_info{name="Alpine Linux",version="3.20"} 1\n'
+        'node_uname_info{nodename="pi\\nhole"} 1\n'
+        'node_exporter_build_info{version="' + "9" * 300 + '"} 1\n'
+    )
+    # A host name or version that is no name is left out.
+    assert build_info(no_pretty) == AgentInfo(os="Alpine Linux 3.20")
+    assert build_info(parse_metrics("node_load1 1\n")) == AgentInfo()
+
+
 class Agent:
     """A tiny HTTP server on 127.0.0.1 that answers like node_exporter (or misbehaves)."""
 
@@ -892,7 +1124,7 @@ async def test_client_poll_keeps_the_event_loop_free(agent: Agent) -> None:
 
 async def test_client_auth(agent: Agent) -> None:
     """401 without or with wrong credentials; basic auth with the right ones."""
-    agent.auth = aiohttp.BasicAuth("prom", "secret").encode()
+    agent.auth = basic_auth("prom", "secret")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(InvalidAuth):
             await client_for(session, agent.port).async_fetch()

@@ -1,4 +1,4 @@
-"""The export request layer: what a save leaves behind when it does not finish, and store failures."""
+"""The export request layer: what a save leaves behind when it does not finish, store failures, windows."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.export_request import async_save, prepare_export
+from custom_components.homelab_metrics.history.ranges import InvalidWindow
 from custom_components.homelab_metrics.history.store import StoreClosedError
 from custom_components.homelab_metrics.history_manager import get_history
+
+from .conftest import english_exception
 
 
 async def test_save_cancelled_midway_leaves_the_folder_as_it_was(
@@ -85,8 +89,9 @@ async def test_a_failing_database_is_a_translated_error(
         raise failure
         yield b""  # an async generator, as the store's reads are
 
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
+    (device,) = dr.async_entries_for_config_entry(
+        dr.async_get(hass), init_integration.entry_id
+    )
     with (
         patch.object(store, "async_count", side_effect=failure),
         patch.object(store, "async_read", failing_read),
@@ -102,3 +107,21 @@ async def test_a_failing_database_is_a_translated_error(
         )
     assert err.value.translation_key == "history_failed"
     assert str(err.value) == "The history database could not be read: disk I/O error"
+
+
+async def test_a_window_the_history_refuses_unforeseen(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A refusal the request's own checks did not foresee is translated, without the history's English."""
+    with (
+        patch.object(
+            export_request,
+            "resolve",
+            side_effect=InvalidWindow("give a range or a start and end"),
+        ),
+        pytest.raises(ServiceValidationError) as err,
+    ):
+        prepare_export(hass, "nas", range_="7d")
+    assert err.value.translation_key == "window_invalid"
+    assert err.value.translation_placeholders == {}
+    assert str(err.value) == english_exception("window_invalid", {})

@@ -14,6 +14,7 @@ from unittest.mock import MagicMock, patch
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
@@ -26,7 +27,14 @@ from custom_components.homelab_metrics.history.metrics import (
 )
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_HISTORY_START, EXPORT_NOW, FULL_SAMPLE, NOW
+from .conftest import (
+    EXPORT_HISTORY_START,
+    EXPORT_NOW,
+    FULL_SAMPLE,
+    NOW,
+    english_exception,
+    make_entry,
+)
 
 
 @pytest.mark.usefixtures("export_history")
@@ -125,17 +133,30 @@ async def test_view_custom_window_picks_tier(
 
 
 @pytest.mark.parametrize(
-    ("query", "status"),
+    ("query", "key", "placeholders"),
     [
-        ({"range": "1y"}, HTTPStatus.BAD_REQUEST),
-        ({"format": "xml"}, HTTPStatus.BAD_REQUEST),
-        ({"tz": "mars"}, HTTPStatus.BAD_REQUEST),
+        (
+            {"range": "1y"},
+            "invalid_range",
+            {"range": "1y", "choices": "24h, 7d, 30d, 12m"},
+        ),
+        (
+            {"format": "xml"},
+            "invalid_format",
+            {"format": "xml", "choices": "csv, json"},
+        ),
+        ({"tz": "mars"}, "invalid_tz", {"tz": "mars", "choices": "utc, local"}),
         (
             {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
-            HTTPStatus.BAD_REQUEST,
+            "window_start_after_end",
+            {"start": "2025-11-24T10:00:00+00:00", "end": "2025-11-24T09:00:00+00:00"},
         ),
-        ({"start": "2025-11-24T10:00:00+00:00"}, HTTPStatus.BAD_REQUEST),
-        ({"start": "yesterday", "end": "today"}, HTTPStatus.BAD_REQUEST),
+        ({"start": "2025-11-24T10:00:00+00:00"}, "window_partial", {}),
+        (
+            {"start": "yesterday", "end": "today"},
+            "window_start_not_iso",
+            {"value": "yesterday"},
+        ),
     ],
 )
 @pytest.mark.usefixtures("export_history")
@@ -143,14 +164,18 @@ async def test_view_bad_parameters(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     query: dict[str, str],
-    status: HTTPStatus,
+    key: str,
+    placeholders: dict[str, str],
 ) -> None:
-    """Bad parameters answer 400 with a JSON message."""
+    """Bad parameters answer 400: the English message, and its key and placeholders to translate it."""
     client = await hass_client()
     response = await client.get("/api/homelab_metrics/servers/nas/export", params=query)
-    assert response.status == status
-    body = await response.json()
-    assert body["message"]
+    assert response.status == HTTPStatus.BAD_REQUEST
+    assert await response.json() == {
+        "message": english_exception(key, placeholders),
+        "translation_key": key,
+        "translation_placeholders": placeholders,
+    }
 
 
 @pytest.mark.parametrize(
@@ -468,3 +493,41 @@ async def test_head_needs_auth(
     client = await hass_client_no_auth()
     head = await client.head(EXPORT.format(server="nas"), params={"range": "24h"})
     assert head.status == HTTPStatus.UNAUTHORIZED
+
+
+@pytest.mark.usefixtures("export_history")
+async def test_a_renamed_server_in_the_list_and_the_file(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """The server list and the JSON file name the server as the user renamed its device."""
+    registry = dr.async_get(hass)
+    (device,) = dr.async_entries_for_config_entry(
+        registry, hass.config_entries.async_entries(DOMAIN)[0].entry_id
+    )
+    registry.async_update_device(device.id, name_by_user="Cellar NAS")
+    client = await hass_client()
+    servers = await (await client.get("/api/homelab_metrics/servers")).json()
+    assert [s["name"] for s in servers] == ["Cellar NAS"]
+    response = await client.get(
+        "/api/homelab_metrics/servers/nas/export", params={"format": "json"}
+    )
+    document = json.loads(await response.text())
+    assert (document["server_id"], document["server_name"]) == ("nas", "Cellar NAS")
+    assert "nas-metrics-24h-" in response.headers["Content-Disposition"]
+
+
+async def test_a_server_without_a_device_is_named_by_its_entry(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A server not set up yet has no device: the list calls it by its entry's title."""
+    make_entry(host="192.168.1.11", server_id="backup", title="Backup").add_to_hass(
+        hass
+    )
+    client = await hass_client()
+    servers = await (await client.get("/api/homelab_metrics/servers")).json()
+    assert {s["server_id"]: s["name"] for s in servers} == {
+        "nas": "NAS",
+        "backup": "Backup",
+    }

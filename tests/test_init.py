@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 import logging
 from unittest.mock import MagicMock
 
@@ -10,10 +11,12 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
 )
 from pytest_homeassistant_custom_component.test_util.aiohttp import (
     AiohttpClientMocker,
@@ -25,11 +28,12 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidResponse,
 )
 from custom_components.homelab_metrics.const import DOMAIN
+from custom_components.homelab_metrics.coordinator import server_name
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history_manager import get_history
 
 from .captured import CAPTURED_AT, async_add_captured_server
-from .conftest import FULL_SAMPLE, async_next_poll
+from .conftest import FULL_SAMPLE, async_next_poll, server_device
 
 
 async def test_setup_and_unload(
@@ -81,20 +85,42 @@ async def test_unavailable_and_recovery(
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Agent down → sensors unavailable, connectivity off (still available); back → on."""
+    """Agent down → sensors unavailable, connectivity off (still available); back → on.
+
+    The log shows one clean line for the outage and one for the recovery. Since 2026.10 the
+    coordinator adds the traceback as a separate debug record, seen only with debug logging on.
+    """
+
+    def shown() -> list[tuple[int, str, bool]]:
+        return [
+            (record.levelno, record.getMessage(), record.exc_info is not None)
+            for record in caplog.records
+            if record.name.startswith("custom_components.homelab_metrics")
+            and record.levelno > logging.DEBUG
+        ]
+
     assert hass.states.get("binary_sensor.nas_online").state == STATE_ON
     mock_client.async_fetch.side_effect = CannotConnect("refused")
     for _ in range(3):
         await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == STATE_UNAVAILABLE
     assert hass.states.get("binary_sensor.nas_online").state == STATE_OFF
-    assert caplog.text.count("Could not reach the agent") == 1
+    assert shown() == [
+        (
+            logging.ERROR,
+            "Error fetching homelab_metrics NAS data: Could not reach the agent: refused",
+            False,
+        )
+    ]
 
+    caplog.clear()
     mock_client.async_fetch.side_effect = None
     await async_next_poll(hass, freezer)
     assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
     assert hass.states.get("binary_sensor.nas_online").state == STATE_ON
-    assert caplog.text.count("Fetching homelab_metrics NAS data recovered") == 1
+    assert shown() == [
+        (logging.INFO, "Fetching homelab_metrics NAS data recovered", False)
+    ]
 
 
 async def test_auth_failure_while_running(
@@ -174,3 +200,125 @@ async def test_samples_are_timed_by_home_assistants_clock(
     # Glances' boot time is now - uptime, so it is on the frozen day too.
     assert sample.boot_time is not None
     assert abs(sample.boot_time - CAPTURED_AT.timestamp()) < 86_400
+
+
+FIRST_POLL = replace(
+    FULL_SAMPLE,
+    cpu_percent=None,
+    network_rx_bytes_per_second=None,
+    network_tx_bytes_per_second=None,
+)
+"""What node_exporter's first poll gives: no rates yet, they need a previous poll's counters."""
+
+
+async def test_second_reading_gives_rates_within_seconds(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A first poll without rates is followed by a second one 5 s later, not a minute later."""
+    mock_client.async_fetch.return_value = FIRST_POLL
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.nas_cpu_usage").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.nas_network_in").state == STATE_UNAVAILABLE
+
+    mock_client.async_fetch.return_value = FULL_SAMPLE
+    freezer.tick(timedelta(seconds=4))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 1
+
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 2
+    assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
+    assert hass.states.get("sensor.nas_network_in").state != STATE_UNAVAILABLE
+
+    # Then the scan interval, counted from the second reading (the coordinator schedules
+    # within a second of it): nothing at 62 s, the next poll by 70 s.
+    freezer.tick(timedelta(seconds=57))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 2
+    freezer.tick(timedelta(seconds=8))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 3
+
+
+async def test_no_second_reading_when_the_first_has_rates(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A first poll that already has every rate waits for the scan interval."""
+    freezer.tick(timedelta(seconds=10))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_second_reading_cancelled_on_unload(
+    hass: HomeAssistant,
+    mock_entry: MockConfigEntry,
+    mock_client: MagicMock,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A server unloaded before its second reading is not polled again."""
+    mock_client.async_fetch.return_value = FIRST_POLL
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(mock_entry.entry_id)
+    freezer.tick(timedelta(seconds=10))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_second_reading_pending_when_home_assistant_stops(
+    hass: HomeAssistant, mock_entry: MockConfigEntry, mock_client: MagicMock
+) -> None:
+    """Stopping Home Assistant within the 5 s leaves no timer behind (the harness checks)."""
+    mock_client.async_fetch.return_value = FIRST_POLL
+    mock_entry.add_to_hass(hass)
+    await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    await hass.async_stop()
+    assert mock_client.async_fetch.await_count == 1
+
+
+async def test_renamed_server_is_called_by_its_new_name(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The device's name is the server's name: a rename shows on its entities and survives reloads."""
+    device = server_device(hass, "nas")
+    assert server_name(hass, init_integration) == "NAS"
+    device_registry.async_update_device(device.id, name_by_user="Storage")
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+    assert server_name(hass, init_integration) == "Storage"
+
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert server_name(hass, init_integration) == "Storage"
+    assert init_integration.title == "NAS"
+    state = hass.states.get("sensor.nas_cpu_usage")
+    assert state.attributes["friendly_name"] == "Storage CPU usage"
+
+
+async def test_server_name_before_the_device_exists(
+    hass: HomeAssistant, mock_entry: MockConfigEntry
+) -> None:
+    """A server never set up has no device yet: its name is the entry's title."""
+    mock_entry.add_to_hass(hass)
+    assert server_name(hass, mock_entry) == "NAS"

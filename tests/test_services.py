@@ -19,7 +19,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -29,13 +29,12 @@ from custom_components.homelab_metrics import export_request
 from custom_components.homelab_metrics.const import DOMAIN
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW
+from .conftest import EXPORT_NOW, FULL_SAMPLE, NOW, english_exception, server_device
 
 
 def _device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "nas")})
-    assert device is not None
-    return device.id
+    """The device id of the server "nas", as the action's device picker gives it."""
+    return server_device(hass, "nas").id
 
 
 async def test_service_response_and_saved_file(
@@ -64,7 +63,7 @@ async def test_service_response_and_saved_file(
         hass.config.path("homelab_metrics", "exports", response["filename"])
     )
     client = await hass_client_no_auth()
-    download = await client.get(URL(response["url"]).raw_path_qs)
+    download = await client.get(response["url"])
     assert download.status == HTTPStatus.OK
     assert await download.read() == saved.read_bytes()
 
@@ -95,9 +94,7 @@ async def test_service_concurrent_saves_of_one_file(
     assert [r["rows"] for r in responses] == [12, 36]
     assert responses[0]["path"] == responses[1]["path"]
     client = await hass_client_no_auth()
-    downloads = [
-        await (await client.get(URL(r["url"]).raw_path_qs)).read() for r in responses
-    ]
+    downloads = [await (await client.get(r["url"])).read() for r in responses]
     assert [d.count(b"\r\n") - 1 for d in downloads] == [12, 36]
     saved = Path(responses[0]["path"])
     assert saved.read_bytes() in downloads
@@ -193,7 +190,7 @@ async def test_service_include_data(
     )  # the live poll; stored samples reach 6
     assert "path" not in response
     client = await hass_client_no_auth()
-    download = await client.get(URL(response["url"]).raw_path_qs)
+    download = await client.get(response["url"])
     assert json.loads(await download.text())["data_points"] == points
 
 
@@ -280,21 +277,57 @@ async def test_service_rows_without_save(
     }
 
 
+WINDOW = {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"}
+"""A custom window whose start comes after its end."""
+
+
 @pytest.mark.parametrize(
-    ("data", "key"),
+    ("data", "key", "placeholders"),
     [
-        ({"range": "1y"}, "invalid_range"),
-        ({"format": "xml"}, "invalid_format"),
         (
-            {"start": "2025-11-24T10:00:00", "end": "2025-11-24T09:00:00"},
-            "invalid_window",
+            {"range": "1y"},
+            "invalid_range",
+            {"range": "1y", "choices": "24h, 7d, 30d, 12m"},
+        ),
+        (
+            {"format": "xml"},
+            "invalid_format",
+            {"format": "xml", "choices": "csv, json"},
+        ),
+        ({"tz": "mars"}, "invalid_tz", {"tz": "mars", "choices": "utc, local"}),
+        (WINDOW, "window_start_after_end", WINDOW),
+        (
+            {"start": WINDOW["start"], "end": WINDOW["start"]},
+            "window_start_after_end",
+            {"start": WINDOW["start"], "end": WINDOW["start"]},
+        ),
+        ({"start": WINDOW["start"]}, "window_partial", {}),
+        ({"end": WINDOW["end"]}, "window_partial", {}),
+        (
+            {"start": "yesterday", "end": WINDOW["end"]},
+            "window_start_not_iso",
+            {"value": "yesterday"},
+        ),
+        (
+            {"start": WINDOW["start"], "end": "2025-13-01"},
+            "window_end_not_iso",
+            {"value": "2025-13-01"},
+        ),
+        (
+            {"start": "9" * 100, "end": WINDOW["end"]},
+            "window_start_not_iso",
+            {"value": "9" * 64 + "…"},
         ),
     ],
 )
 async def test_service_errors(
-    hass: HomeAssistant, export_history: MockConfigEntry, data: dict[str, str], key: str
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    data: dict[str, str],
+    key: str,
+    placeholders: dict[str, str],
 ) -> None:
-    """Bad input raises a translated validation error."""
+    """Bad input raises a validation error of its own key, every word of it from the translations."""
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -304,18 +337,42 @@ async def test_service_errors(
             return_response=True,
         )
     assert err.value.translation_key == key
-    assert str(err.value)
+    assert err.value.translation_placeholders == placeholders
+    assert str(err.value) == english_exception(key, placeholders)
 
 
-async def test_service_device_errors(
+@pytest.mark.parametrize(
+    "server",
+    [
+        "nas",
+        "button.nas_export_metrics",
+        "sensor.nas_cpu_usage",
+        "binary_sensor.nas_online",
+        "select.nas_export_format",
+    ],
+)
+async def test_service_server_by_entity_or_server_id(
+    hass: HomeAssistant, export_history: MockConfigEntry, server: str
+) -> None:
+    """Any entity of the server, or its server_id, names the server as its device does."""
+    response = await hass.services.async_call(
+        DOMAIN, "export", {"server": server}, blocking=True, return_response=True
+    )
+    by_device = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["server_id"] == by_device["server_id"] == "nas"
+    assert response["rows"] == by_device["rows"]
+
+
+async def test_service_server_errors(
     hass: HomeAssistant, export_history: MockConfigEntry
 ) -> None:
-    """An unknown device, or one of another integration, is refused by name."""
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": "nope"}, blocking=True, return_response=True
-        )
-    assert err.value.translation_key == "unknown_device"
+    """What is not one of our servers is refused, saying what it is."""
     other_entry = MockConfigEntry(domain="other")
     other_entry.add_to_hass(hass)
     device = dr.async_get(hass).async_get_or_create(
@@ -323,9 +380,124 @@ async def test_service_device_errors(
         identifiers={("other", "x")},
         name="Printer",
     )
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "export", {"server": device.id}, blocking=True, return_response=True
+    # Named by Home Assistant: newer releases take the device's name into the entity id.
+    toner = (
+        er.async_get(hass)
+        .async_get_or_create(
+            "sensor", "other", "toner", config_entry=other_entry, device_id=device.id
         )
-    assert err.value.translation_key == "not_our_device"
-    assert "Printer" in str(err.value)
+        .entity_id
+    )
+    hass.states.async_set("sensor.kitchen_temperature", "21")
+    cases = {
+        "nope": ("server_not_found", {"server": "nope"}),
+        "sensor.no_such_thing": (
+            "server_not_found",
+            {"server": "sensor.no_such_thing"},
+        ),
+        device.id: ("not_our_device", {"device": "Printer"}),
+        toner: ("not_our_entity", {"entity": toner}),
+        "sensor.kitchen_temperature": (
+            "not_our_entity",
+            {"entity": "sensor.kitchen_temperature"},
+        ),
+    }
+    for server, (key, placeholders) in cases.items():
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "export",
+                {"server": server},
+                blocking=True,
+                return_response=True,
+            )
+        assert err.value.translation_key == key, server
+        assert err.value.translation_placeholders == placeholders, server
+        assert str(err.value), server
+
+
+async def test_service_url_is_relative_without_a_configured_url(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """No URL configured: the link is the signed path alone, which works from any address.
+
+    Home Assistant guesses an address for itself (its first interface's IP); a link built on
+    it fails for a user who reaches Home Assistant any other way, so none is given.
+    """
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    url = URL(response["url"])
+    assert not url.is_absolute()
+    assert url.path == "/api/homelab_metrics/servers/nas/export"
+    assert "authSig" in url.query
+    assert "absolute_url" not in response
+    client = await hass_client_no_auth()
+    assert (await client.get(response["url"])).status == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("configured", "base"),
+    [
+        (
+            {"internal_url": "http://homeassistant.lan:8123/"},
+            "http://homeassistant.lan:8123",
+        ),
+        ({"external_url": "https://ha.example.org"}, "https://ha.example.org"),
+        (
+            {
+                "internal_url": "http://192.168.1.5:8123",
+                "external_url": "https://ha.example.org",
+            },
+            "https://ha.example.org",
+        ),
+    ],
+)
+async def test_service_absolute_url_from_the_configured_url(
+    hass: HomeAssistant,
+    export_history: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    configured: dict[str, str],
+    base: str,
+) -> None:
+    """A URL the user configured gives absolute_url, the external one first; url stays relative."""
+    await hass.config.async_update(**configured)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export",
+        {"server": _device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert response["url"].startswith("/api/homelab_metrics/servers/nas/export?")
+    assert response["absolute_url"] == base + response["url"]
+    client = await hass_client_no_auth()
+    assert (await client.get(response["url"])).status == HTTPStatus.OK
+
+
+async def test_service_follows_a_renamed_server(
+    hass: HomeAssistant, export_history: MockConfigEntry
+) -> None:
+    """The response names the server as its device is called now, a name the user gave first."""
+    registry = dr.async_get(hass)
+    device_id = _device_id(hass)
+    registry.async_update_device(device_id, name="Storage box")
+    call = {"server": device_id, "include_data": True, "format": "json"}
+    response = await hass.services.async_call(
+        DOMAIN, "export", call, blocking=True, return_response=True
+    )
+    assert response["server_name"] == "Storage box"
+    registry.async_update_device(device_id, name_by_user="Cellar NAS")
+    response = await hass.services.async_call(
+        DOMAIN, "export", call, blocking=True, return_response=True
+    )
+    assert response["server_name"] == "Cellar NAS"
+    # The id, and so the file's name, stay as they were.
+    assert response["server_id"] == "nas"
+    assert response["filename"].startswith("nas-metrics-")

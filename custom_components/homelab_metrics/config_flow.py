@@ -24,11 +24,12 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers import selector
 from homeassistant.util import slugify
 import voluptuous as vol
 
-from .agents.base import CannotConnect, InvalidAuth, InvalidResponse
+from .agents.base import AgentInfo, CannotConnect, InvalidAuth, InvalidResponse
 from .const import (
     CONF_AGENT,
     CONF_SCAN_INTERVAL,
@@ -40,7 +41,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     AgentKind,
 )
-from .coordinator import async_create_client
+from .coordinator import async_create_client, server_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,22 +64,45 @@ _CONNECTION_KEYS = (
 )
 
 
+SECURITY = "security"
+"""The form's collapsed section: HTTPS, certificate check and credentials, rarely needed."""
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's answer with the security section's fields at the top, as entries store them."""
+    return {
+        **{key: value for key, value in user_input.items() if key != SECURITY},
+        **user_input.get(SECURITY, {}),
+    }
+
+
 def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
-    """Fields that say where the agent is and how to log in, prefilled from `defaults`."""
+    """Host, port and the security section, prefilled from `defaults` (flat, as stored).
+
+    The section opens by itself when it holds something: HTTPS or credentials in use.
+    """
 
     def opt(key: str) -> vol.Optional:
         value = defaults.get(key)
         return vol.Optional(key) if value is None else vol.Optional(key, default=value)
 
+    in_use = bool(defaults.get(CONF_SSL) or defaults.get(CONF_USERNAME))
     return {
         vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): _TEXT,
         opt(CONF_PORT): _PORT_SELECTOR,
-        vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
-        vol.Required(
-            CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
-        ): bool,
-        opt(CONF_USERNAME): _TEXT,
-        opt(CONF_PASSWORD): _PASSWORD,
+        vol.Optional(SECURITY, default={}): section(
+            vol.Schema(
+                {
+                    vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): bool,
+                    vol.Required(
+                        CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+                    ): bool,
+                    opt(CONF_USERNAME): _TEXT,
+                    opt(CONF_PASSWORD): _PASSWORD,
+                }
+            ),
+            {"collapsed": not in_use},
+        ),
     }
 
 
@@ -135,12 +159,16 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    agent_info = AgentInfo()
+    """What the agent told about itself in the last successful connection test."""
+
     async def _async_try_connect(
         self, agent: AgentKind, data: Mapping[str, Any]
     ) -> str | None:
         """Poll the agent once; the error key for the form, or None when it answered."""
+        client = async_create_client(self.hass, agent, data)
         try:
-            await async_create_client(self.hass, agent, data).async_fetch()
+            await client.async_fetch()
         except InvalidAuth:
             return "invalid_auth"
         except CannotConnect:
@@ -152,6 +180,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                 "Unexpected error while connecting to %s", data[CONF_HOST]
             )
             return "unknown"
+        self.agent_info = client.info
         return None
 
     def _server_id(self, name: str) -> str:
@@ -165,22 +194,48 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             candidate, n = f"{base}_{n}", n + 1
         return candidate
 
+    def _duplicate(
+        self,
+        unique_id: str,
+        placeholders: dict[str, str],
+        *,
+        entry_id: str | None = None,
+    ) -> str | None:
+        """The form error when another server already has this host and port, naming it."""
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.unique_id == unique_id and entry.entry_id != entry_id:
+                placeholders["server"] = entry.title
+                return "already_configured"
+        return None
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the agent and where it listens, then connect once."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = _flatten(user_input)
             agent = AgentKind(user_input[CONF_AGENT])
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
-                await self.async_set_unique_id(_unique_id(data))
-                self._abort_if_unique_id_configured()
-                if (error := await self._async_try_connect(agent, data)) is None:
+                unique_id = _unique_id(data)
+                error = self._duplicate(unique_id, placeholders)
+                if error is None:
+                    error = await self._async_try_connect(agent, data)
+                # Another flow may have added the server while this one connected.
+                if error is None:
+                    error = self._duplicate(unique_id, placeholders)
+                if error is None:
+                    # Only now, once the agent answered: a flow that failed and was left open
+                    # must not hold the host and port against a new attempt.
+                    await self.async_set_unique_id(unique_id, raise_on_progress=False)
                     name = (
-                        str(user_input.get(CONF_NAME) or "").strip() or data[CONF_HOST]
+                        str(user_input.get(CONF_NAME) or "").strip()
+                        or (self.agent_info.hostname or "").strip()
+                        or data[CONF_HOST]
                     )
                     return self.async_create_entry(
                         title=name,
@@ -196,6 +251,9 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         defaults = user_input or {}
         schema = vol.Schema(
             {
+                vol.Optional(
+                    CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED)
+                ): _TEXT,
                 vol.Required(
                     CONF_AGENT,
                     default=defaults.get(CONF_AGENT, AgentKind.NODE_EXPORTER.value),
@@ -207,12 +265,14 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                     )
                 ),
                 **_connection_schema(defaults),
-                vol.Optional(
-                    CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED)
-                ): _TEXT,
             }
         )
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders or None,
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -221,16 +281,24 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         agent = AgentKind(entry.data[CONF_AGENT])
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = _flatten(user_input)
             if (host := _host(str(user_input[CONF_HOST]))) is None:
                 errors[CONF_HOST] = "invalid_host"
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
                 unique_id = _unique_id(data)
-                if unique_id != entry.unique_id:
-                    await self.async_set_unique_id(unique_id)
-                    self._abort_if_unique_id_configured()
-                if (error := await self._async_try_connect(agent, data)) is None:
+                error = self._duplicate(
+                    unique_id, placeholders, entry_id=entry.entry_id
+                )
+                if error is None:
+                    error = await self._async_try_connect(agent, data)
+                if error is None:
+                    error = self._duplicate(
+                        unique_id, placeholders, entry_id=entry.entry_id
+                    )
+                if error is None:
                     return self._async_update(
                         entry,
                         unique_id=unique_id,
@@ -242,6 +310,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=vol.Schema(_connection_schema(user_input or entry.data)),
             errors=errors,
+            description_placeholders=placeholders or None,
         )
 
     async def async_step_reauth(
@@ -281,7 +350,7 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                     vol.Optional(CONF_PASSWORD): _PASSWORD,
                 }
             ),
-            description_placeholders={"name": entry.title},
+            description_placeholders={"name": server_name(self.hass, entry)},
             errors=errors,
         )
 
@@ -324,14 +393,23 @@ class HomelabOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show and store the scan interval."""
-        if user_input is not None:
-            return self.async_create_entry(
-                data={CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL])}
-            )
+        """Show and store the scan interval.
+
+        The range is checked here rather than by the selector: the selector's own refusal
+        reaches the user as voluptuous' untranslated "Value 5.0 is too small".
+        """
+        errors: dict[str, str] = {}
         current = self.config_entry.options.get(
             CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL
         )
+        if user_input is not None:
+            seconds = user_input[CONF_SCAN_INTERVAL]
+            if MIN_SCAN_INTERVAL <= seconds <= MAX_SCAN_INTERVAL and seconds == int(
+                seconds
+            ):
+                return self.async_create_entry(data={CONF_SCAN_INTERVAL: int(seconds)})
+            errors[CONF_SCAN_INTERVAL] = "scan_interval_range"
+            current = seconds
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(
@@ -340,8 +418,6 @@ class HomelabOptionsFlow(OptionsFlow):
                         CONF_SCAN_INTERVAL, default=current
                     ): selector.NumberSelector(
                         selector.NumberSelectorConfig(
-                            min=MIN_SCAN_INTERVAL,
-                            max=MAX_SCAN_INTERVAL,
                             step=1,
                             unit_of_measurement="s",
                             mode=selector.NumberSelectorMode.BOX,
@@ -349,4 +425,5 @@ class HomelabOptionsFlow(OptionsFlow):
                     )
                 }
             ),
+            errors=errors,
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 from typing import Any
 
@@ -17,15 +17,19 @@ from homeassistant.const import (
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HassJob, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from .agents.base import (
     AgentClient,
     AgentConfig,
+    AgentInfo,
     CannotConnect,
     InvalidAuth,
     InvalidResponse,
@@ -44,6 +48,9 @@ from .export.choices import DEFAULT_FORMAT, DEFAULT_RANGE, ExportFormat, ExportR
 from .history_manager import get_history
 
 _LOGGER = logging.getLogger(__name__)
+
+SECOND_READING_DELAY = 5
+"""Seconds after a first poll without rates before reading again, so rates exist at once."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -64,10 +71,47 @@ class HomelabData:
 
 type HomelabConfigEntry = ConfigEntry[HomelabData]
 
+AGENT_NAMES: dict[AgentKind, str] = {
+    AgentKind.NODE_EXPORTER: "node_exporter",
+    AgentKind.GLANCES: "Glances",
+}
+"""How the agents write their own names (product names, not translated)."""
+
 _CLIENTS: dict[AgentKind, type[NodeExporterClient | GlancesClient]] = {
     AgentKind.NODE_EXPORTER: NodeExporterClient,
     AgentKind.GLANCES: GlancesClient,
 }
+
+
+def server_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """The server's name as the user sees it: its device's, renamed or not, else the entry's title.
+
+    The device is where users rename a server; the entry title keeps the name it was added
+    with. Everything that names a server to the user should call it this.
+    """
+    device = _server_device(hass, entry)
+    if device is None:
+        return entry.title
+    return device.name_by_user or device.name or entry.title
+
+
+def _server_device(hass: HomeAssistant, entry: ConfigEntry) -> dr.DeviceEntry | None:
+    """The server's device, found through its entry.
+
+    Looking a device up by identifier alone is deprecated since 2026 (identifiers are unique
+    per entry only) and its replacement does not exist in 2025.4; the entry's devices work in both.
+    """
+    identifier = (DOMAIN, entry.data[CONF_SERVER_ID])
+    return next(
+        (
+            device
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(hass), entry.entry_id
+            )
+            if identifier in device.identifiers
+        ),
+        None,
+    )
 
 
 def _now() -> float:
@@ -89,6 +133,15 @@ def async_create_client(
     )
     session = async_get_clientsession(hass, verify_ssl=config.verify_ssl)
     return _CLIENTS[agent](session, config, clock=_now)
+
+
+def _lacks_rates(sample: Sample) -> bool:
+    """Whether a poll lacks the figures that need a previous poll."""
+    return (
+        sample.cpu_percent is None
+        or sample.network_rx_bytes_per_second is None
+        or sample.network_tx_bytes_per_second is None
+    )
 
 
 class HomelabCoordinator(DataUpdateCoordinator[Sample]):
@@ -116,6 +169,76 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         self.server_id: str = entry.data[CONF_SERVER_ID]
         self.agent = AgentKind(entry.data["agent"])
         self._store_failing = False
+        self._cancel_second_reading: Callable[[], None] | None = None
+        self._device_info_from: AgentInfo | None = None
+
+    def device_info(self) -> DeviceInfo:
+        """The server as its agent describes it; the user's name for it stays theirs.
+
+        The device page shows model, then model id in brackets, then "Firmware": the OS the
+        agent reports, the host we poll, and the agent with its version. The only page worth
+        a link is a Glances web UI (node_exporter's root page only links to /metrics).
+        """
+        entry = self.config_entry
+        info = self.client.info
+        agent = AGENT_NAMES[self.agent]
+        return DeviceInfo(
+            identifiers={(DOMAIN, self.server_id)},
+            name=entry.title,
+            model=info.os,
+            model_id=entry.data[CONF_HOST],
+            sw_version=f"{agent} {info.agent_version}" if info.agent_version else agent,
+            configuration_url=AgentConfig(
+                host=entry.data[CONF_HOST],
+                port=entry.data[CONF_PORT],
+                ssl=bool(entry.data.get(CONF_SSL)),
+            ).base_url
+            if info.web_ui
+            else None,
+        )
+
+    def _async_update_device(self) -> None:
+        """Show what the agent now says about itself (upgraded, web UI turned on) on the device."""
+        if self.client.info == self._device_info_from:
+            return
+        self._device_info_from = self.client.info
+        device = _server_device(self.hass, self.config_entry)
+        if device is None:
+            return  # the platforms create it from device_info() after the first poll
+        info = self.device_info()
+        dr.async_get(self.hass).async_update_device(
+            device.id,
+            model=info.get("model"),
+            model_id=info.get("model_id"),
+            sw_version=info.get("sw_version"),
+            configuration_url=info.get("configuration_url"),
+        )
+
+    async def async_config_entry_first_refresh(self) -> None:
+        """First poll; when it has no rates yet, a second reading a few seconds later.
+
+        CPU and network figures are rates between two of our polls: without the second reading
+        they would stay unavailable for a whole scan interval after every start.
+        """
+        await super().async_config_entry_first_refresh()
+        if _lacks_rates(self.data):
+            self._cancel_second_reading = async_call_later(
+                self.hass,
+                SECOND_READING_DELAY,
+                HassJob(self._async_second_reading, cancel_on_shutdown=True),
+            )
+
+    async def _async_second_reading(self, _: datetime) -> None:
+        """Poll once more; the scan interval then counts from this poll."""
+        self._cancel_second_reading = None
+        await self.async_refresh()
+
+    async def async_shutdown(self) -> None:
+        """Cancel a pending second reading too (entry unloaded, Home Assistant stopping)."""
+        if self._cancel_second_reading is not None:
+            self._cancel_second_reading()
+            self._cancel_second_reading = None
+        await super().async_shutdown()
 
     async def _async_update_data(self) -> Sample:
         """Fetch one sample; agent errors become Home Assistant's."""
@@ -137,6 +260,7 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
                 translation_key="invalid_response",
                 translation_placeholders={"error": str(err)},
             ) from err
+        self._async_update_device()
         await self._async_record(sample)
         return sample
 

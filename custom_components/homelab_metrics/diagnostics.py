@@ -18,6 +18,7 @@ TO_REDACT = {
     "unique_id",
     "configuration_url",
     "title",
+    "hostname",
 }
 
 
@@ -32,5 +33,6 @@ async def async_get_config_entry_diagnostics(
         "last_exception": repr(coordinator.last_exception)
         if coordinator.last_exception
         else None,
+        "agent": async_redact_data(asdict(coordinator.client.info), TO_REDACT),
         "sample": asdict(coordinator.data) if coordinator.data else None,
     }

@@ -1,17 +1,19 @@
-"""Base entity of a homelab server's device."""
+"""Base entity of a homelab server's device, and the adding of entities as the server reports them."""
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SSL
-from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import callback
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .agents.base import AgentConfig
-from .const import DOMAIN, AgentKind
-from .coordinator import HomelabCoordinator
+from .agents.base import Sample
+from .coordinator import HomelabConfigEntry, HomelabCoordinator
 
-_AGENT_NAMES = {AgentKind.NODE_EXPORTER: "node_exporter", AgentKind.GLANCES: "Glances"}
+type Candidates = Iterable[tuple[str, Callable[[], Entity]]]
+"""(key, factory) of each entity the server's sample calls for; the key is unique per server."""
 
 
 class HomelabEntity(CoordinatorEntity[HomelabCoordinator]):
@@ -25,15 +27,34 @@ class HomelabEntity(CoordinatorEntity[HomelabCoordinator]):
         """Attach the entity to its server's device."""
         super().__init__(coordinator)
         self.entity_description = description
-        entry = coordinator.config_entry
         self._attr_unique_id = f"{coordinator.server_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, coordinator.server_id)},
-            name=entry.title,
-            model=_AGENT_NAMES[coordinator.agent],
-            configuration_url=AgentConfig(
-                host=entry.data[CONF_HOST],
-                port=entry.data[CONF_PORT],
-                ssl=bool(entry.data.get(CONF_SSL)),
-            ).base_url,
-        )
+        self._attr_device_info = coordinator.device_info()
+
+
+@callback
+def async_add_as_they_appear(
+    entry: HomelabConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    candidates: Callable[[Sample], Candidates],
+) -> None:
+    """Add each entity once a poll calls for it, at setup or at any later poll, and only once.
+
+    A metric can appear on a running server (lm-sensors installed, a Glances plugin enabled,
+    apt's textfile collector set up), and so can a mount point or an interface. An entity whose
+    part goes away stays, unavailable, so its history and automations keep their entity.
+    """
+    coordinator = entry.runtime_data.coordinator
+    added: set[str] = set()
+
+    @callback
+    def async_add_new() -> None:
+        new: list[Entity] = []
+        for key, factory in candidates(coordinator.data):
+            if key not in added:
+                added.add(key)
+                new.append(factory())
+        if new:
+            async_add_entities(new)
+
+    async_add_new()
+    entry.async_on_unload(coordinator.async_add_listener(async_add_new))

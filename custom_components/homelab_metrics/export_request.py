@@ -21,12 +21,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from homeassistant.components.http.auth import async_sign_path
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_SERVER_ID, DOMAIN, EXPORT_DIR, SIGNED_URL_VALIDITY
+from .coordinator import server_name
 from .export.choices import (
     CUSTOM_RANGE,
     DEFAULT_FORMAT,
@@ -52,6 +53,8 @@ EXPORT_URL = "/api/homelab_metrics/servers/{server_id}/export"
 
 MAX_DATA_POINTS = 10_000
 """Data points a response may carry: about 2.3 MB of JSON of raw polls. Larger exports are files."""
+MAX_QUOTED = 64
+"""Characters of a bad start or end quoted back in an error (an ISO 8601 time is shorter)."""
 
 
 class ExportError(ServiceValidationError):
@@ -125,6 +128,15 @@ class ExportPlan:
 
 
 @callback
+def server_entry(hass: HomeAssistant, server_id: str) -> ConfigEntry | None:
+    """The config entry of the server with this id, if there is one."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.data.get(CONF_SERVER_ID) == server_id:
+            return entry
+    return None
+
+
+@callback
 def prepare_export(
     hass: HomeAssistant,
     server_id: str,
@@ -136,11 +148,8 @@ def prepare_export(
     end: str | None = None,
 ) -> ExportPlan:
     """Check a request and resolve its window; ExportError says what is wrong."""
-    names = {
-        entry.data.get(CONF_SERVER_ID): entry.title
-        for entry in hass.config_entries.async_entries(DOMAIN)
-    }
-    if server_id not in names:
+    entry = server_entry(hass, server_id)
+    if entry is None:
         raise ExportError("unknown_server", HTTPStatus.NOT_FOUND, server=server_id)
     if get_history(hass).store is None:
         raise ExportError("history_closed", HTTPStatus.SERVICE_UNAVAILABLE)
@@ -160,16 +169,15 @@ def prepare_export(
     try:
         if start is not None or end is not None:
             if start is None or end is None:
-                raise ExportError("invalid_window_partial")
+                raise ExportError("window_partial")
             custom = (start, end)
-            # A time without an offset (the UI's date-time picker gives one) is Home Assistant's local time.
+            # A time without an offset (the UI's date-time picker gives one) is local time.
             local = dt_util.get_default_time_zone()
-            window = resolve(
-                None,
-                now=now,
-                start=parse_timestamp(start, local),
-                end=parse_timestamp(end, local),
-            )
+            first = _parse_bound(start, local, "window_start_not_iso")
+            last = _parse_bound(end, local, "window_end_not_iso")
+            if first >= last:
+                raise ExportError("window_start_after_end", start=start, end=end)
+            window = resolve(None, now=now, start=first, end=last)
             range_label = CUSTOM_RANGE
         else:
             range_label = range_ or DEFAULT_RANGE
@@ -182,7 +190,9 @@ def prepare_export(
                 ExportRange(range_label), now=now, tz=dt_util.get_default_time_zone()
             )
     except InvalidWindow as err:
-        raise ExportError("invalid_window", reason=str(err)) from err
+        # The checks above leave the history nothing to refuse; its reasons are English
+        # sentences, so a refusal they did not foresee is told without one.
+        raise ExportError("window_invalid") from err
     filename = safe_filename(
         server_id,
         range_label,
@@ -191,7 +201,7 @@ def prepare_export(
     )
     return ExportPlan(
         server_id=server_id,
-        server_name=names[server_id],
+        server_name=server_name(hass, entry),
         range_label=range_label,
         window=window,
         fmt=ExportFormat(fmt),
@@ -202,6 +212,15 @@ def prepare_export(
         now=now,
         custom=custom,
     )
+
+
+def _parse_bound(text: str, tz: tzinfo, key: str) -> int:
+    """Epoch seconds of a window's start or end; ExportError `key` quoting the text otherwise."""
+    try:
+        return parse_timestamp(text, tz)
+    except InvalidWindow as err:
+        shown = text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}…"
+        raise ExportError(key, value=shown) from err
 
 
 def _open_store(hass: HomeAssistant) -> HistoryStore:
@@ -363,10 +382,25 @@ def _save_failed(folder: Path, filename: str, err: OSError) -> HomeAssistantErro
     )
 
 
-def signed_url(hass: HomeAssistant, plan: ExportPlan) -> str:
-    """A download link for the plan, valid for an hour; absolute when Home Assistant knows its URL."""
-    path = async_sign_path(hass, plan.path, SIGNED_URL_VALIDITY)
-    try:
-        return f"{get_url(hass)}{path}"
-    except NoURLAvailableError:
-        return path
+def signed_path(hass: HomeAssistant, plan: ExportPlan) -> str:
+    """The plan's download link, valid for an hour: a path, relative to whatever address is in use.
+
+    The frontend and the Companion app resolve it against the address the user reached Home
+    Assistant by (localhost, a LAN name, a reverse proxy, Nabu Casa), so it works from each.
+    """
+    return async_sign_path(hass, plan.path, SIGNED_URL_VALIDITY)
+
+
+def absolute_url(hass: HomeAssistant, path: str) -> str | None:
+    """The path on the URL the user configured, the external one first; None without one.
+
+    Read from the configuration rather than through `get_url`: that falls back to an address
+    it guesses (the first interface's IP), which fails for anyone who reaches Home Assistant
+    another way, and its `allow_ip=False`, which skips the guess, also refuses a configured URL
+    that is an IP address. The external URL comes first because it also works away from home.
+    Nabu Casa's address is not used: the relative path already works through it.
+    """
+    configured = hass.config.external_url or hass.config.internal_url
+    if not configured:
+        return None
+    return configured.rstrip("/") + path

@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import CONF_AGENT, CONF_SERVER_ID, DOMAIN
-from .coordinator import HomelabConfigEntry
+from .coordinator import HomelabConfigEntry, server_name
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE, FORMATS
 from .export.writers import content_disposition
 from .export_request import (
@@ -46,7 +46,7 @@ class ServersView(HomeAssistantView):
             runtime = getattr(entry, "runtime_data", None)
             server: dict[str, Any] = {
                 "server_id": server_id,
-                "name": entry.title,
+                "name": server_name(hass, entry),
                 "agent": entry.data[CONF_AGENT],
             }
             if admin:
@@ -72,7 +72,7 @@ class ExportView(HomeAssistantView):
         try:
             plan = _plan(hass, request, server_id)
         except ExportError as err:
-            return self.json_message(str(err), err.status)
+            return self.json(_refusal(err), err.status)
         writer = plan.writer()
         response = web.StreamResponse(headers=_file_headers(plan))
         await response.prepare(request)
@@ -95,7 +95,7 @@ class ExportView(HomeAssistantView):
         try:
             plan = _plan(request.app[KEY_HASS], request, server_id)
         except ExportError as err:
-            return self.json_message(str(err), err.status)
+            return self.json(_refusal(err), err.status)
         return web.StreamResponse(headers=_file_headers(plan))
 
 
@@ -111,6 +111,19 @@ def _plan(hass: HomeAssistant, request: web.Request, server_id: str) -> ExportPl
         start=query.get("start"),
         end=query.get("end"),
     )
+
+
+def _refusal(err: ExportError) -> dict[str, Any]:
+    """The JSON body of a refused export: the English message, and what a client translates it from.
+
+    With the key and placeholders, a client finds the message in the integration's
+    translations (exceptions.<key>.message) in its user's language.
+    """
+    return {
+        "message": str(err),
+        "translation_key": err.translation_key,
+        "translation_placeholders": err.translation_placeholders or {},
+    }
 
 
 def _file_headers(plan: ExportPlan) -> dict[str, str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -19,12 +20,12 @@ from homeassistant.const import (
     UnitOfInformation,
     UnitOfTemperature,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .agents.base import Sample
-from .coordinator import HomelabConfigEntry
-from .entity import HomelabEntity
+from .agents.base import FilesystemUsage, InterfaceTraffic, Sample
+from .coordinator import HomelabConfigEntry, HomelabCoordinator
+from .entity import Candidates, HomelabEntity, async_add_as_they_appear
 
 PARALLEL_UPDATES = 0
 
@@ -57,6 +58,28 @@ def _rate(_: Sample) -> bool:
     our polls; Glances answers zeros for CPU until it has measured once.
     """
     return True
+
+
+def _filesystem(sample: Sample, mountpoint: str) -> FilesystemUsage | None:
+    """The filesystem mounted there in this sample; None when it is not (any more)."""
+    for filesystem in sample.filesystems:
+        if filesystem.mountpoint == mountpoint:
+            return filesystem
+    return None
+
+
+def _interface(sample: Sample, name: str) -> InterfaceTraffic | None:
+    """The interface of that name in this sample; None when it is gone."""
+    for interface in sample.interfaces:
+        if interface.name == name:
+            return interface
+    return None
+
+
+def _root_free_bytes(sample: Sample) -> int | None:
+    """Space left on "/" for ordinary users, as df's Avail."""
+    root = _filesystem(sample, "/")
+    return None if root is None else root.free_bytes
 
 
 def _boot_time(sample: Sample) -> datetime | None:
@@ -131,6 +154,16 @@ SENSORS: tuple[HomelabSensorDescription, ...] = (
         value_fn=lambda s: s.disk_used_bytes,
     ),
     HomelabSensorDescription(
+        key="disk_free_bytes",
+        translation_key="disk_free_bytes",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_root_free_bytes,
+    ),
+    HomelabSensorDescription(
         key="disk_total_bytes",
         translation_key="disk_total_bytes",
         device_class=SensorDeviceClass.DATA_SIZE,
@@ -140,6 +173,14 @@ SENSORS: tuple[HomelabSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=False,
         value_fn=lambda s: s.disk_total_bytes,
+    ),
+    HomelabSensorDescription(
+        key="swap_percent",
+        translation_key="swap_percent",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda s: s.swap_percent,
     ),
     HomelabSensorDescription(
         key="load_1m",
@@ -194,6 +235,12 @@ SENSORS: tuple[HomelabSensorDescription, ...] = (
         value_fn=lambda s: s.temperature_celsius,
     ),
     HomelabSensorDescription(
+        key="updates_pending",
+        translation_key="updates_pending",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: s.updates_pending,
+    ),
+    HomelabSensorDescription(
         key="boot_time",
         translation_key="boot_time",
         device_class=SensorDeviceClass.TIMESTAMP,
@@ -203,32 +250,137 @@ SENSORS: tuple[HomelabSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class HomelabPartSensorDescription(SensorEntityDescription):
+    """A sensor for each part of the server a sample lists: a mount point, an interface.
+
+    The part's name fills the placeholder of the translated entity name.
+    """
+
+    parts_fn: Callable[[Sample], Iterator[str]]
+    value_fn: Callable[[Sample, str], SensorValue]
+    placeholder: str
+
+
+def _mountpoints(sample: Sample) -> Iterator[str]:
+    """Every filesystem but the root, which has its own Disk sensors (and history column)."""
+    return (fs.mountpoint for fs in sample.filesystems if fs.mountpoint != "/")
+
+
+def _interface_names(sample: Sample) -> Iterator[str]:
+    """Every physical interface the agent reports."""
+    return (interface.name for interface in sample.interfaces)
+
+
+def _filesystem_percent(sample: Sample, mountpoint: str) -> float | None:
+    fs = _filesystem(sample, mountpoint)
+    return None if fs is None else fs.percent
+
+
+def _filesystem_used(sample: Sample, mountpoint: str) -> int | None:
+    fs = _filesystem(sample, mountpoint)
+    return None if fs is None else fs.used_bytes
+
+
+def _filesystem_free(sample: Sample, mountpoint: str) -> int | None:
+    fs = _filesystem(sample, mountpoint)
+    return None if fs is None else fs.free_bytes
+
+
+def _interface_rx(sample: Sample, name: str) -> float | None:
+    interface = _interface(sample, name)
+    return None if interface is None else interface.rx_bytes_per_second
+
+
+def _interface_tx(sample: Sample, name: str) -> float | None:
+    interface = _interface(sample, name)
+    return None if interface is None else interface.tx_bytes_per_second
+
+
+PART_SENSORS: tuple[HomelabPartSensorDescription, ...] = (
+    HomelabPartSensorDescription(
+        key="filesystem_percent",
+        translation_key="filesystem_percent",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        parts_fn=_mountpoints,
+        value_fn=_filesystem_percent,
+        placeholder="mountpoint",
+    ),
+    HomelabPartSensorDescription(
+        key="filesystem_used",
+        translation_key="filesystem_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        parts_fn=_mountpoints,
+        value_fn=_filesystem_used,
+        placeholder="mountpoint",
+    ),
+    HomelabPartSensorDescription(
+        key="filesystem_free",
+        translation_key="filesystem_free",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        parts_fn=_mountpoints,
+        value_fn=_filesystem_free,
+        placeholder="mountpoint",
+    ),
+    HomelabPartSensorDescription(
+        key="interface_rx",
+        translation_key="interface_rx",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.BYTES_PER_SECOND,
+        suggested_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        parts_fn=_interface_names,
+        value_fn=_interface_rx,
+        placeholder="interface",
+    ),
+    HomelabPartSensorDescription(
+        key="interface_tx",
+        translation_key="interface_tx",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.BYTES_PER_SECOND,
+        suggested_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        parts_fn=_interface_names,
+        value_fn=_interface_tx,
+        placeholder="interface",
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: HomelabConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors this server has, and later those of metrics it starts to report."""
+    """Create the sensors this server has, and later those of metrics and parts that appear."""
     coordinator = entry.runtime_data.coordinator
-    added: set[str] = set()
 
-    @callback
-    def async_add_new_sensors() -> None:
-        """Add a sensor for each metric that appeared (lm-sensors installed, a plugin enabled)."""
-        new = [
-            description
-            for description in SENSORS
-            if description.key not in added and _exists(description, coordinator.data)
-        ]
-        if new:
-            added.update(description.key for description in new)
-            async_add_entities(
-                HomelabSensor(coordinator, description) for description in new
-            )
+    def candidates(sample: Sample) -> Candidates:
+        for description in SENSORS:
+            if _exists(description, sample):
+                yield description.key, partial(HomelabSensor, coordinator, description)
+        for part_description in PART_SENSORS:
+            for part in part_description.parts_fn(sample):
+                yield (
+                    f"{part_description.key}_{part}",
+                    partial(HomelabPartSensor, coordinator, part_description, part),
+                )
 
-    async_add_new_sensors()
-    if len(added) < len(SENSORS):
-        entry.async_on_unload(coordinator.async_add_listener(async_add_new_sensors))
+    async_add_as_they_appear(entry, async_add_entities, candidates)
 
 
 class HomelabSensor(HomelabEntity, SensorEntity):
@@ -245,3 +397,31 @@ class HomelabSensor(HomelabEntity, SensorEntity):
     def native_value(self) -> SensorValue:
         """The value from the latest sample."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class HomelabPartSensor(HomelabEntity, SensorEntity):
+    """A figure of one mount point or interface; unavailable while the sample lacks the part."""
+
+    entity_description: HomelabPartSensorDescription
+
+    def __init__(
+        self,
+        coordinator: HomelabCoordinator,
+        description: HomelabPartSensorDescription,
+        part: str,
+    ) -> None:
+        """Name the entity after its part; the unique id holds the part as the agent names it."""
+        super().__init__(coordinator, description)
+        self.part = part
+        self._attr_unique_id = f"{coordinator.server_id}_{description.key}_{part}"
+        self._attr_translation_placeholders = {description.placeholder: part}
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the agent is down, the part is gone, or its figure is missing."""
+        return super().available and self.native_value is not None
+
+    @property
+    def native_value(self) -> SensorValue:
+        """The part's value from the latest sample."""
+        return self.entity_description.value_fn(self.coordinator.data, self.part)

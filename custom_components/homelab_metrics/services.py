@@ -9,20 +9,28 @@ from homeassistant.core import (
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
+    callback,
+    valid_entity_id,
 )
 from homeassistant.exceptions import Unauthorized
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 import voluptuous as vol
 
-from .const import DOMAIN
+from .const import CONF_SERVER_ID, DOMAIN
 from .export.choices import DEFAULT_FORMAT, DEFAULT_TIME_ZONE
 from .export_request import (
     ExportError,
+    absolute_url,
     async_count_rows,
     async_data_points,
     async_save,
     prepare_export,
-    signed_url,
+    server_entry,
+    signed_path,
 )
 
 SERVICE_EXPORT = "export"
@@ -42,17 +50,31 @@ EXPORT_SCHEMA = vol.Schema(
 )
 
 
-def _server_id_of(hass: HomeAssistant, device_id: str) -> str:
-    """The server id behind a device of this integration."""
-    device = dr.async_get(hass).async_get(device_id)
-    if device is None:
-        raise ExportError("unknown_device", device=device_id)
-    for domain, identifier in device.identifiers:
-        if domain == DOMAIN:
-            return identifier
-    raise ExportError(
-        "not_our_device", device=device.name_by_user or device.name or device_id
-    )
+@callback
+def _server_id_of(hass: HomeAssistant, server: str) -> str:
+    """The server id behind the action's `server`: a device id, an entity id or a server id.
+
+    Tried in this order: device ids are random hex, entity ids hold a dot and server ids are
+    slugs without one, so one text cannot mean two servers.
+    """
+    if (device := dr.async_get(hass).async_get(server)) is not None:
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN:
+                return identifier
+        raise ExportError(
+            "not_our_device", device=device.name_by_user or device.name or server
+        )
+    if valid_entity_id(server):
+        entity = er.async_get(hass).async_get(server)
+        if entity is not None and entity.platform == DOMAIN:
+            entry = hass.config_entries.async_get_entry(entity.config_entry_id or "")
+            if entry is not None:
+                return str(entry.data[CONF_SERVER_ID])
+        elif entity is not None or hass.states.get(server) is not None:
+            raise ExportError("not_our_entity", entity=server)
+    elif server_entry(hass, server) is not None:
+        return server
+    raise ExportError("server_not_found", server=server)
 
 
 async def async_handle_export(call: ServiceCall) -> ServiceResponse:
@@ -72,6 +94,7 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         start=data.get("start"),
         end=data.get("end"),
     )
+    url = signed_path(hass, plan)
     response: dict[str, Any] = {
         "server_id": plan.server_id,
         "server_name": plan.server_name,
@@ -79,8 +102,10 @@ async def async_handle_export(call: ServiceCall) -> ServiceResponse:
         "tier": plan.tier.value,
         "format": plan.fmt.value,
         "filename": plan.filename,
-        "url": signed_url(hass, plan),
+        "url": url,
     }
+    if (absolute := absolute_url(hass, url)) is not None:
+        response["absolute_url"] = absolute
     if data["include_data"]:
         # First: an export too large for a response is refused before a file is written.
         response["data_points"] = await async_data_points(hass, plan)

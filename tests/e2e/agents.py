@@ -34,10 +34,19 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_EXPORTER = (
     shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
 )
-GLANCES = str(REPO / ".venv-glances" / "bin" / "glances")
+# scripts/test-newest names the Glances of its chroot: .venv-glances is built for the host's Python.
+GLANCES = os.environ.get("HOMELAB_METRICS_GLANCES") or str(
+    REPO / ".venv-glances" / "bin" / "glances"
+)
+APT_INFO = "/usr/share/prometheus-node-exporter-collectors/apt_info.py"
+"""Debian's apt textfile collector (prometheus-node-exporter-collectors); it needs python3-apt."""
+SYSTEM_PYTHON = "/usr/bin/python3"
+"""The interpreter Debian's python3-apt belongs to (apt_info.py's own #! line)."""
 INSTALL_HINT = {
     "node_exporter": "prometheus-node-exporter not installed: apt-get install prometheus-node-exporter",
     "glances": f"{GLANCES} not installed: run scripts/setup (it creates .venv-glances)",
+    "collectors": "textfile collectors not installed: "
+    "apt-get install prometheus-node-exporter-collectors",
 }
 
 
@@ -49,7 +58,9 @@ def free_port() -> int:
 
 
 def available(kind: str) -> bool:
-    """Whether the agent's binary is here."""
+    """Whether the agent's binary (or the collectors' script) is here."""
+    if kind == "collectors":
+        return os.path.exists(APT_INFO) and os.access(SYSTEM_PYTHON, os.X_OK)
     return os.access(NODE_EXPORTER if kind == "node_exporter" else GLANCES, os.X_OK)
 
 
@@ -82,6 +93,10 @@ class RealAgent:
     host: str = "127.0.0.1"
     username: str | None = None
     password: str | None = None
+    web_ui: bool = False
+    """Glances: serve the web UI too (started with --disable-webui otherwise)."""
+    textfile_dir: str | None = None
+    """node_exporter: read *.prom files from this folder (the textfile collector)."""
     process: subprocess.Popen[bytes] | None = None
     _home: str | None = None
 
@@ -105,6 +120,8 @@ class RealAgent:
         """How the agent is started (writing its password file first when it has one)."""
         if self.kind == "node_exporter":
             command = [NODE_EXPORTER, f"--web.listen-address={self.host}:{self.port}"]
+            if self.textfile_dir is not None:
+                command.append(f"--collector.textfile.directory={self.textfile_dir}")
             if self.password is not None:
                 import bcrypt
 
@@ -115,15 +132,9 @@ class RealAgent:
                 )
                 command.append(f"--web.config.file={config}")
             return command
-        command = [
-            GLANCES,
-            "-w",
-            "--disable-webui",
-            "--bind",
-            self.host,
-            "--port",
-            str(self.port),
-        ]
+        command = [GLANCES, "-w", "--bind", self.host, "--port", str(self.port)]
+        if not self.web_ui:
+            command.append("--disable-webui")
         if self.password is not None:
             folder = Path(self._private_dir()) / "glances"
             folder.mkdir(exist_ok=True)
@@ -239,3 +250,70 @@ def statvfs_disk_percent(path: str = "/") -> float:
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
     avail = st.f_bavail * st.f_frsize
     return 100 * used / (used + avail)
+
+
+def apt_info(*, reboot_required: bool = False) -> tuple[str, str]:
+    """The real apt_info.py's output, and how /run/reboot-required was made to say so.
+
+    The script reads /run/reboot-required. With reboot_required it runs in a private mount
+    namespace whose /run is an empty tmpfs holding that file ("namespace"), so the machine's own
+    /run is never touched; where namespaces are not allowed (no root, no user namespaces), the
+    script's own output is taken and its node_reboot_required line set to 1 by hand ("by hand").
+    Without reboot_required it runs as it is ("as is": the machine's own state).
+    """
+    script = [SYSTEM_PYTHON, APT_INFO]
+    if not reboot_required:
+        return subprocess.run(
+            script, check=True, capture_output=True, text=True
+        ).stdout, "as is"
+    inner = "mount -t tmpfs tmpfs /run && : > /run/reboot-required && exec " + " ".join(
+        script
+    )
+    unshare = ["unshare", "--mount"] + (
+        [] if os.geteuid() == 0 else ["--map-root-user"]
+    )
+    done = subprocess.run(
+        [*unshare, "sh", "-c", inner], capture_output=True, text=True, check=False
+    )
+    if done.returncode == 0 and "node_reboot_required 1" in done.stdout:
+        return done.stdout, "namespace"
+    output = subprocess.run(script, check=True, capture_output=True, text=True).stdout
+    return output.replace("node_reboot_required 0", "node_reboot_required 1"), "by hand"
+
+
+def write_textfile(folder: str, name: str, text: str) -> None:
+    """Put a textfile collector's output in place at once (node_exporter may read it any time)."""
+    path = Path(folder) / name
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def agent_version(kind: str) -> str:
+    """The version the installed agent prints (node_exporter 1.5.0, Glances 4.5.8)."""
+    binary = NODE_EXPORTER if kind == "node_exporter" else GLANCES
+    first = subprocess.run(
+        [binary, "--version"], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[0]
+    # "node_exporter, version 1.5.0 (branch: …)" / "Glances version:\t4.5.8"
+    return first.split("version")[1].strip(" :\t").split()[0]
+
+
+def os_release_pretty_name() -> str:
+    """PRETTY_NAME of /etc/os-release, as node_exporter's node_os_info reports it."""
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    raise LookupError("no PRETTY_NAME in /etc/os-release")
+
+
+def proc_swap_percent() -> float | None:
+    """Swap in use as the kernel reports it; None without swap."""
+    info: dict[str, int] = {}
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            key, value = line.split(":", 1)
+            info[key] = int(value.split()[0])
+    if not info["SwapTotal"]:
+        return None
+    return 100 * (1 - info["SwapFree"] / info["SwapTotal"])

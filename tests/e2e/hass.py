@@ -2,7 +2,8 @@
 
     async with RealHomeAssistant(tmp_path) as hass:
         await hass.add_server_via_flow("node_exporter", "127.0.0.1", 9100, "Live")
-        await hass.set_dashboard({"views": [...]})
+        await hass.add_dashboard("homelab-test", "Test")
+        await hass.set_dashboard({"views": [...]}, url_path="homelab-test")
         # a browser logs in with hass.browser_init_script() run before the page loads
 
 Importable without pytest; uses only aiohttp and the repository's .venv. By hand, for a look around:
@@ -66,6 +67,28 @@ def proc_usage(pid: int) -> tuple[int, float]:
     return int(rss.split()[1]) * 1024, (int(utime) + int(stime)) / ticks
 
 
+def write_http_settings(config: Path, host: str, port: int) -> None:
+    """Record the `http:` settings of configuration.yaml as Home Assistant's last working ones.
+
+    2025.4 binds to what configuration.yaml says. Since 2026.10 Home Assistant keeps these settings in
+    `.storage/http` instead, and YAML that differs from that store becomes a trial that it reverts, with
+    a restart, unless the user confirms it within five minutes. The store in the shape releases before
+    2026.10 wrote it (version 1) is what an upgraded installation has: 2026.10 migrates it, finds the
+    YAML equal and starts without a trial; 2025.4 reads it only in recovery mode and rewrites it.
+    """
+    storage = config / ".storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "http").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "key": "http",
+                "data": {"server_host": [host], "server_port": port},
+            }
+        )
+    )
+
+
 @dataclass
 class RealHomeAssistant:
     """`hass -c <config>` with this integration linked in, an owner account and a token."""
@@ -95,13 +118,14 @@ class RealHomeAssistant:
         return f"{self.url}/"
 
     def write_config(self) -> None:
-        """configuration.yaml, and custom_components/homelab_metrics linked to the repository."""
+        """configuration.yaml with its HTTP settings, and the integration linked to the repository."""
         self.config.mkdir(parents=True, exist_ok=True)
         (self.config / "configuration.yaml").write_text(
             CONFIGURATION.format(
                 time_zone=self.time_zone, port=self.port, extra=self.extra_config
             )
         )
+        write_http_settings(self.config, "127.0.0.1", self.port)
         components = self.config / "custom_components"
         components.mkdir(exist_ok=True)
         for source in (
@@ -133,6 +157,7 @@ class RealHomeAssistant:
         try:
             await self._wait_ready()
             await self._onboard()
+            await self._check_http_settings()
         except BaseException:
             await self.stop()
             raise
@@ -219,6 +244,20 @@ class RealHomeAssistant:
         ):
             await self.rest("POST", f"/api/onboarding/{step}", body)
 
+    async def _check_http_settings(self) -> None:
+        """Fail now, not with a restart in five minutes, if the HTTP settings are on trial (2026.10+)."""
+        reply = await self.ws_reply({"type": "http/config"})
+        if not reply.get("success"):
+            # Before 2026.10 there is no such command, and no trial.
+            if reply.get("error", {}).get("code") == "unknown_command":
+                return
+            raise RuntimeError(f"http/config: {reply}")
+        if reply["result"]["pending"] is not None:
+            raise RuntimeError(
+                "Home Assistant holds the HTTP settings on trial and would restart in"
+                f" five minutes: {reply['result']}"
+            )
+
     async def _token(self, form: dict[str, str]) -> None:
         assert self.session is not None
         async with self.session.post(f"{self.url}/auth/token", data=form) as response:
@@ -242,15 +281,19 @@ class RealHomeAssistant:
                 raise RuntimeError(f"{method} {path}: HTTP {response.status}: {text}")
             return json.loads(text) if text else None
 
-    async def ws(self, message: dict[str, Any]) -> Any:
-        """One websocket command; its result."""
+    async def ws_reply(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One websocket command; the whole reply, failed or not."""
         assert self.session is not None
         async with self.session.ws_connect(f"{self.url}/api/websocket") as socket:
             await socket.receive_json()
             await socket.send_json({"type": "auth", "access_token": self.token})
             assert (await socket.receive_json())["type"] == "auth_ok"
             await socket.send_json({"id": next(self._ids), **message})
-            reply = await socket.receive_json()
+            return dict(await socket.receive_json())
+
+    async def ws(self, message: dict[str, Any]) -> Any:
+        """One websocket command; its result."""
+        reply = await self.ws_reply(message)
         if not reply.get("success"):
             raise RuntimeError(f"{message['type']}: {reply}")
         return reply.get("result")
@@ -271,18 +314,18 @@ class RealHomeAssistant:
         flow = await self.rest(
             "POST", "/api/config/config_entries/flow", {"handler": "homelab_metrics"}
         )
+        security: dict[str, Any] = {"ssl": ssl, "verify_ssl": verify_ssl}
+        if username is not None:
+            security["username"] = username
+        if password is not None:
+            security["password"] = password
         fields: dict[str, Any] = {
+            "name": name,
             "agent": agent,
             "host": host,
             "port": port,
-            "ssl": ssl,
-            "verify_ssl": verify_ssl,
-            "name": name,
+            "security": security,
         }
-        if username is not None:
-            fields["username"] = username
-        if password is not None:
-            fields["password"] = password
         result = await self.rest(
             "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", fields
         )
@@ -314,6 +357,21 @@ class RealHomeAssistant:
     async def remove_entry(self, entry_id: str) -> None:
         """Delete a config entry, as the UI's Delete does."""
         await self.rest("DELETE", f"/api/config/config_entries/entry/{entry_id}")
+
+    async def add_dashboard(self, url_path: str, title: str) -> None:
+        """Create a dashboard at /url_path (it needs a hyphen), as Settings → Dashboards does.
+
+        Tests use one of their own: since 2026.x the default dashboard of a new installation is the
+        generated Overview at /home, and /lovelace leads there.
+        """
+        await self.ws(
+            {
+                "type": "lovelace/dashboards/create",
+                "url_path": url_path,
+                "title": title,
+                "mode": "storage",
+            }
+        )
 
     async def set_dashboard(
         self, config: dict[str, Any], url_path: str | None = None

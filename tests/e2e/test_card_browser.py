@@ -35,6 +35,7 @@ EDITOR = f"{CARD}-editor"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 RAW_HEADER = "timestamp,cpu_percent,memory_percent,disk_percent,load_1m,network_rx_bytes_per_second,network_tx_bytes_per_second,temperature_celsius"
+DASHBOARD_URL = "homelab-test"
 DASHBOARD = {
     "views": [
         {
@@ -130,7 +131,7 @@ async def _download(page: Any, card: Any, fmt: str, requests: Requests) -> Path:
     assert "authSig=" not in exports[0][1]
     # The browser downloads the same path and query, signed.
     assert download.url.startswith(
-        f"{page.url.split('/lovelace')[0]}/api/homelab_metrics/{exports[0][1]}&authSig="
+        f"{page.url.split(f'/{DASHBOARD_URL}')[0]}/api/homelab_metrics/{exports[0][1]}&authSig="
     )
     target = ARTIFACTS / download.suggested_filename
     await download.save_as(target)
@@ -143,7 +144,7 @@ async def _open_dashboard(
     *,
     dark: bool,
     language: str | None = None,
-    path: str = "/lovelace/servers",
+    path: str = f"/{DASHBOARD_URL}/servers",
 ) -> tuple[Any, Any, Requests]:
     """A logged-in page on the test dashboard, in the light or dark mode of the default theme."""
     context = await browser.new_context(
@@ -256,7 +257,8 @@ async def test_card_in_a_real_browser(tmp_path: Path) -> None:
             # Backup recorded its first poll, then went away.
             backup_agent.stop()
             await _wait_offline(hass, "backup")
-            await hass.set_dashboard(DASHBOARD)
+            await hass.add_dashboard(DASHBOARD_URL, "Homelab Metrics")
+            await hass.set_dashboard(DASHBOARD, url_path=DASHBOARD_URL)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
                     executable_path=CHROMIUM, args=BROWSER_ARGS
@@ -436,7 +438,7 @@ async def _editor(browser: Any, hass: RealHomeAssistant) -> None:
     from playwright.async_api import expect
 
     context, page, requests = await _open_dashboard(
-        browser, hass, dark=False, path="/lovelace/servers?edit=1"
+        browser, hass, dark=False, path=f"/{DASHBOARD_URL}/servers?edit=1"
     )
     picker = _card(page, "Any server")
     await expect(picker.locator("select")).to_have_value("live", timeout=30_000)
@@ -459,14 +461,16 @@ async def _editor(browser: Any, hass: RealHomeAssistant) -> None:
 
     # Choose the offline server from the form's dropdown.
     await form.locator("ha-select").first.click()
-    options = form.locator("ha-select").first.locator("mwc-list-item")
+    # Its items: mwc-list-item up to frontend 2025, ha-dropdown-item in 2026's.
+    options = form.locator("ha-select").first.locator("mwc-list-item, ha-dropdown-item")
     await expect(options).to_have_text(["Live", "Backup (offline)"])
     await options.filter(has_text="Backup").click()
     preview = dialog.locator(CARD)
     await expect(preview.locator(".status")).to_have_text(re.compile("^Offline"))
 
     # Type a title key by key, as a person does: the preview follows each key.
-    title = form.locator("ha-textfield input")
+    # The text field: ha-textfield up to frontend 2025, ha-input in 2026's.
+    title = form.locator("ha-textfield input, ha-input input")
     await title.fill("")
     await expect(preview.locator("h2")).to_have_text("Backup")
     await title.press_sequentially("Backup files", delay=30)
@@ -481,7 +485,7 @@ async def _editor(browser: Any, hass: RealHomeAssistant) -> None:
 
     await dialog.locator("ha-button, mwc-button").filter(has_text="Save").click()
     await expect(editor).to_have_count(0)
-    saved = await hass.ws({"type": "lovelace/config"})
+    saved = await hass.ws({"type": "lovelace/config", "url_path": DASHBOARD_URL})
     cards = saved["views"][0]["cards"]
     assert {
         "type": f"custom:{CARD}",

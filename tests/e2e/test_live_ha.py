@@ -66,8 +66,7 @@ async def test_real_agent_through_home_assistant(
             "agent": agent.kind,
             "host": agent.host,
             "port": agent.port,
-            "ssl": False,
-            "verify_ssl": True,
+            "security": {"ssl": False, "verify_ssl": True},
             "name": "Live",
         },
     )

@@ -55,8 +55,10 @@ async def test_soak_nothing_lost_no_export_failed(tmp_path: Path) -> None:
     assert cut and max(cut) < 15, cut
     flap = accounts[HOSTILE["flap"]]
     assert flap.ha_failed >= 1 and flap.missing == 0, summary
+    # 4 MiB of escaped label lines is more than a scrape may hold: each poll is refused, quickly.
     labels = accounts[HOSTILE["labels"]]
-    assert labels.missing == 0, summary
+    assert labels.answered >= 1 and labels.stored == 0, summary
+    assert labels.ha_failed == labels.answered, summary
 
     failures = {
         name: dict(stats.reasons)

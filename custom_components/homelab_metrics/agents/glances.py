@@ -6,6 +6,17 @@ over the same physical interfaces as node_exporter (`readings.is_physical`).
 
 The small plugin endpoints are used rather than `/all` (90 kB, mostly process lists). `/status`
 answers without a password, so the data endpoints are the ones that reveal wrong credentials.
+What Glances says about itself (host name, OS, version, web UI) changes only when the server is
+reconfigured or upgraded, so it is asked on the first poll, after an API version change, and then
+once every INFO_REFRESH seconds, not on every poll.
+
+CPU usage: Glances 4 answers each request in a worker thread of its web server, and psutil keeps
+the previous CPU times per thread, so a CPU update that runs on a thread psutil has not seen (a
+new worker, started when requests arrive together or after 10 s idle) measures nothing: every
+field 0.0. Glances keeps that answer for its refresh time (2 s) and serves it to every client.
+So the plugins are requested one after another, which keeps Glances on one worker that measured
+at our previous poll, and an answer that measured nothing is asked once more after the refresh
+time (see `CPU_RETRY_DELAY`). Such an answer is "not measured", never 0 %.
 
 Whatever a plugin answers ends as its figures or as missing ones: a body over MAX_PLUGIN_BYTES,
 JSON that does not decode (cut, not UTF-8, nested past Python's recursion limit, an integer past
@@ -21,13 +32,44 @@ import json
 import re
 from typing import Any, Final
 
-from .base import InvalidAuth, InvalidResponse, Sample
+from .base import (
+    AgentInfo,
+    CannotConnect,
+    FilesystemUsage,
+    InvalidAuth,
+    InvalidResponse,
+    Sample,
+)
 from .http import HttpAgentClient
-from .readings import byte_count, counter_rate, finite, hottest_cpu, plausible
+from .readings import (
+    Mount,
+    byte_count,
+    clean_text,
+    counter_rate,
+    finite,
+    hottest_cpu,
+    interface_traffic,
+    is_cpu_label,
+    plausible,
+    real_filesystems,
+)
 
-PLUGINS = ("cpu", "mem", "fs", "load", "uptime", "network", "sensors")
+PLUGINS = ("cpu", "mem", "memswap", "fs", "load", "uptime", "network", "sensors")
+"""What every poll asks for, in this order (cpu first: its 404 tells the API version)."""
+INFO_PLUGINS = {4: ("system", "version"), 3: ("system", "help")}
+"""What Glances tells about itself; Glances 3 has no version plugin, its help holds the version."""
 API_VERSIONS = (4, 3)
 """Glances 4 serves only /api/4, Glances 3 only /api/3."""
+INFO_REFRESH = 3600.0
+"""Seconds between two reads of the host name, OS, version and web UI."""
+CPU_RETRY_DELAY = 2.1
+"""Seconds before a CPU answer that measured nothing is asked again: Glances' default refresh
+time (2 s) and a margin, so that the next request measures anew instead of getting the same
+answer from Glances' cache."""
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "steal", "guest")
+"""The CPU time percentages Glances sends beside its total."""
+MAX_PAGE_BYTES = 64 * 1024
+"""Largest answer to GET / read when looking for the web UI (Glances 3 and 4 send 0.5 kB)."""
 
 BOOT_TIME_GRANULARITY = 60
 """The first boot time is now - uptime rounded to this many seconds."""
@@ -108,14 +150,50 @@ def root_filesystem(fs: Any) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
+def filesystems(fs: Any) -> tuple[FilesystemUsage, ...]:
+    """Every real filesystem Glances lists (`readings.real_filesystems` chooses)."""
+    if not isinstance(fs, list):
+        return ()
+    return real_filesystems(
+        Mount(
+            device=_text(item.get("device_name")),
+            fstype=_text(item.get("fs_type")),
+            mountpoint=_text(item.get("mnt_point")),
+            size=finite(item.get("size")),
+            used=finite(item.get("used")),
+            # Glances' free is what non-root users may still use: df's Avail.
+            available=finite(item.get("free")),
+        )
+        for item in fs
+        if isinstance(item, dict)
+    )
+
+
+def swap_percent(memswap: Any) -> float | None:
+    """Swap in use, in percent; None without swap (Glances says 0 % of 0 bytes then)."""
+    if not isinstance(memswap, dict):
+        return None
+    total, used = byte_count(finite(memswap.get("total"))), finite(memswap.get("used"))
+    if not total or used is None:
+        return None
+    return 100.0 * used / total
+
+
 def cpu_temperature(sensors: Any) -> float | None:
-    """Hottest CPU core/package temperature; "ERR"/"NA" values are skipped."""
+    """Hottest CPU temperature, recognised by its label; "ERR"/"NA" values are skipped.
+
+    Glances types every psutil temperature (NVMe drives, GPUs, Wi-Fi cards) as a core
+    temperature, so only the labels of CPU sensors count (`readings.is_cpu_label`); a server
+    whose sensors have none of them has no CPU temperature rather than another device's.
+    """
     if not isinstance(sensors, list):
         return None
     return hottest_cpu(
-        ("", _text(item.get("label")), finite(item.get("value")))
+        ("", label, finite(item.get("value")))
         for item in sensors
-        if isinstance(item, dict) and item.get("type") == "temperature_core"
+        if isinstance(item, dict)
+        and item.get("type") == "temperature_core"
+        and is_cpu_label(label := _text(item.get("label")))
     )
 
 
@@ -124,14 +202,54 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def cpu_measured_nothing(cpu: Any) -> bool:
+    """Whether a cpu answer is the one Glances gives when it measured nothing: every field 0.
+
+    Glances sends it right after it starts and whenever its CPU update ran on a worker thread
+    psutil had not seen (see the module docstring).
+    """
+    return (
+        isinstance(cpu, dict)
+        and finite(cpu.get("total")) == 0
+        and not any(finite(cpu.get(key)) for key in CPU_FIELDS)
+    )
+
+
 def cpu_percent(cpu: Any) -> float | None:
-    """Busy %, or None before Glances has measured (its first answer is all zeros)."""
-    if not isinstance(cpu, dict):
+    """Busy %, or None when Glances measured nothing (every field 0).
+
+    The total comes from Glances' own cache, which another plugin (quicklook) may have filled
+    from a thread that measured nothing, while the time percentages beside it were measured; a
+    total of 0 then yields to them: busy is what is neither idle nor waiting for I/O.
+    """
+    if not isinstance(cpu, dict) or cpu_measured_nothing(cpu):
         return None
-    total, idle = finite(cpu.get("total")), finite(cpu.get("idle"))
-    if total is None or (total == 0 and not idle):
-        return None
-    return total
+    total = finite(cpu.get("total"))
+    if total is None or total != 0:
+        return total
+    idle, iowait = finite(cpu.get("idle")) or 0.0, finite(cpu.get("iowait")) or 0.0
+    # Each percentage is rounded to 0.1: idle + iowait may exceed 100 by a rounding step.
+    return max(0.0, 100.0 - idle - iowait) if idle + iowait <= 100.2 else None
+
+
+def agent_info(system: Any, version: Any, *, web_ui: bool) -> AgentInfo:
+    """What Glances tells about itself: /system, and /version (Glances 4) or /help (Glances 3)."""
+    system = system if isinstance(system, dict) else {}
+    if isinstance(version, dict):
+        # Glances 3's help: {"version": "Glances 3.3.1.1", "psutil_version": ...}
+        version = _text(version.get("version")).removeprefix("Glances ")
+    os_name, distro = _text(system.get("os_name")), _text(system.get("linux_distro"))
+    os_text = (
+        distro
+        if os_name == "Linux" and distro
+        else f"{os_name} {_text(system.get('os_version'))}"
+    )
+    return AgentInfo(
+        hostname=clean_text(system.get("hostname")),
+        agent_version=clean_text(version),
+        os=clean_text(os_text),
+        web_ui=web_ui,
+    )
 
 
 class GlancesClient(HttpAgentClient):
@@ -141,14 +259,16 @@ class GlancesClient(HttpAgentClient):
     _previous: tuple[dict[str, float], dict[str, float], float] | None = None
     _boot: tuple[int, int] | None = None
     """The boot time last reported and the uptime it came from."""
+    _info_read: tuple[int, float] | None = None
+    """The API version and the time of the last read of what Glances tells about itself."""
 
     @property
     def api_version(self) -> int | None:
         """The API version the server answered on (None before the first good poll)."""
         return self._version
 
-    async def _async_plugin(self, version: int, name: str) -> object:
-        """One plugin's body; None when disabled or unreadable, _NOT_FOUND on a 404."""
+    async def _async_plugin(self, version: int, name: str) -> Any:
+        """One plugin's JSON; None when disabled or unreadable, _NOT_FOUND on a 404."""
         try:
             reply = await self._async_get(
                 f"/api/{version}/{name}", max_bytes=MAX_PLUGIN_BYTES
@@ -159,69 +279,85 @@ class GlancesClient(HttpAgentClient):
             return _NOT_FOUND
         if reply.status != 200:
             return None  # a disabled plugin answers 400 "Unknown plugin"
-        return reply.body
+        # One body per step of the event loop: each request before it yielded to the loop.
+        return decode_json(reply.body)
 
-    async def _async_gather(self, version: int, names: tuple[str, ...]) -> list[Any]:
-        """Plugins concurrently; every request ends (each has the timeout) before an error is raised.
+    async def _async_plugins(
+        self, version: int, names: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        """Plugins one after another (see the module docstring); None when the first is 404.
 
-        The bodies are decoded one per step of the event loop: fetched concurrently, they would
-        otherwise all be decoded in the same loop iteration.
+        A 404 on the first plugin means the server speaks another API version; on a later one,
+        that plugin is missing.
         """
-        results = await asyncio.gather(
-            *(self._async_plugin(version, name) for name in names),
-            return_exceptions=True,
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            # Wrong credentials say more than whichever request happened to fail first.
-            raise next((e for e in errors if isinstance(e, InvalidAuth)), errors[0])
-        decoded: list[Any] = []
-        for result in results:
-            if isinstance(result, bytes):
-                await asyncio.sleep(0)
-                result = decode_json(result)
-            decoded.append(result)
-        return decoded
+        data: dict[str, Any] = {}
+        for name in names:
+            value = await self._async_plugin(version, name)
+            if value is _NOT_FOUND and not data:
+                return None
+            data[name] = None if value is _NOT_FOUND else value
+        return data
 
-    async def _async_poll(self, version: int, *, probe: bool) -> dict[str, Any] | None:
-        """Every plugin of one API version; None when that version is not served."""
-        if probe:
-            # cpu alone first: on a server of the other version, one 404 instead of seven.
-            first = await self._async_gather(version, PLUGINS[:1])
-            if first[0] is _NOT_FOUND:
-                return None
-            results = first + await self._async_gather(version, PLUGINS[1:])
-        else:
-            results = await self._async_gather(version, PLUGINS)
-            if results[0] is _NOT_FOUND:
-                return None
-        return {
-            name: None if value is _NOT_FOUND else value
-            for name, value in zip(PLUGINS, results, strict=True)
-        }
+    async def _async_web_ui(self) -> bool:
+        """Whether Glances serves its web UI at / (it answers 404 with --disable-webui)."""
+        try:
+            reply = await self._async_get("/", max_bytes=MAX_PAGE_BYTES)
+        except InvalidAuth:
+            return True  # a page behind the same password
+        except InvalidResponse:
+            return False
+        return reply.status == 200 and reply.content_type.startswith("text/html")
+
+    async def _async_poll(self) -> tuple[int, dict[str, Any]]:
+        """Every plugin, on the remembered API version or the one the server speaks."""
+        if self._version is not None:
+            data = await self._async_plugins(self._version, PLUGINS)
+            if data is not None:
+                return self._version, data
+        # First poll, or the server was upgraded or downgraded since.
+        for version in API_VERSIONS:
+            if (data := await self._async_plugins(version, PLUGINS)) is not None:
+                self._version = version
+                return version, data
+        self._version = None
+        raise InvalidResponse("no Glances API at /api/4 or /api/3")
 
     async def async_fetch(self) -> Sample:
-        """Poll the plugins once, on the remembered API version or the one the server speaks."""
-        data = None
-        if self._version is not None:
-            data = await self._async_poll(self._version, probe=False)
-        if data is None:
-            # First poll, or the server was upgraded or downgraded since.
-            for version in API_VERSIONS:
-                if (data := await self._async_poll(version, probe=True)) is not None:
-                    self._version = version
-                    break
-            else:
-                self._version = None
-                raise InvalidResponse("no Glances API at /api/4 or /api/3")
-        return self._sample(data, self._clock())
+        """Poll the plugins once; a poll takes at most the configured timeout in all."""
+        try:
+            async with asyncio.timeout(self._config.timeout):
+                version, data = await self._async_poll()
+                if not isinstance(data["cpu"], dict) and not isinstance(
+                    data["mem"], dict
+                ):
+                    raise InvalidResponse("Glances sent neither cpu nor mem")
+                # When the counters were read: the rates' interval, whatever follows.
+                now = self._clock()
+                if cpu_measured_nothing(data["cpu"]):
+                    # Glances keeps that answer for its refresh time: ask once more after it.
+                    await asyncio.sleep(CPU_RETRY_DELAY)
+                    cpu = await self._async_plugin(version, "cpu")
+                    data["cpu"] = None if cpu is _NOT_FOUND else cpu
+                if (
+                    self._info_read is None
+                    or self._info_read[0] != version
+                    or not (0 <= now - self._info_read[1] < INFO_REFRESH)
+                ):
+                    about = await self._async_plugins(version, INFO_PLUGINS[version])
+                    about = about or {}
+                    self.info = agent_info(
+                        about.get("system"),
+                        about.get(INFO_PLUGINS[version][1]),
+                        web_ui=await self._async_web_ui(),
+                    )
+                    self._info_read = (version, now)
+        except TimeoutError as err:
+            raise CannotConnect(f"no answer within {self._config.timeout:g} s") from err
+        return self._sample(data, now)
 
     def _sample(self, data: dict[str, Any], now: float) -> Sample:
         """Turn one poll's plugin answers into a Sample."""
         mem = data["mem"]
-        if not isinstance(data["cpu"], dict) and not isinstance(mem, dict):
-            raise InvalidResponse("Glances sent neither cpu nor mem")
-
         memory_percent = memory_used = memory_total = None
         if isinstance(mem, dict):
             memory_percent = finite(mem.get("percent"))
@@ -241,11 +377,14 @@ class GlancesClient(HttpAgentClient):
 
         load = data["load"] if isinstance(data["load"], dict) else {}
         rx, tx = network_counters(data["network"])
-        rx_rate = tx_rate = None
+        rx_rate = tx_rate = seconds = None
+        before_counters = None
         if self._previous is not None:
             before_rx, before_tx, before = self._previous
-            rx_rate = counter_rate(rx, before_rx, now - before)
-            tx_rate = counter_rate(tx, before_tx, now - before)
+            seconds = now - before
+            rx_rate = counter_rate(rx, before_rx, seconds)
+            tx_rate = counter_rate(tx, before_tx, seconds)
+            before_counters = (before_rx, before_tx)
         self._previous = (rx, tx, now)
 
         return plausible(
@@ -265,6 +404,9 @@ class GlancesClient(HttpAgentClient):
                 network_tx_bytes_per_second=tx_rate,
                 temperature_celsius=cpu_temperature(data["sensors"]),
                 boot_time=self._boot_time(data["uptime"], now),
+                swap_percent=swap_percent(data["memswap"]),
+                filesystems=filesystems(data["fs"]),
+                interfaces=interface_traffic(rx, tx, before_counters, seconds),
             )
         )
 

@@ -8,6 +8,7 @@ the rest in the loop's default executor, where zlib releases the GIL.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 import time
@@ -49,16 +50,16 @@ async def async_get(
     max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> Reply:
     """GET base_url + path; 401/403 → InvalidAuth, network and time-outs → CannotConnect."""
-    auth = (
-        aiohttp.BasicAuth(config.username, config.password or "")
-        if config.username
-        else None
-    )
+    if config.username:
+        # By hand: aiohttp 3.14 deprecates BasicAuth and auth=, and 3.11 lacks encode_basic_auth.
+        # UTF-8, as node_exporter compares the password's bytes (BasicAuth's latin-1 failed on "€").
+        credentials = f"{config.username}:{config.password or ''}".encode()
+        basic = base64.b64encode(credentials).decode("ascii")
+        headers = {**(headers or {}), "Authorization": f"Basic {basic}"}
     try:
         async with asyncio.timeout(config.timeout):
             async with session.get(
                 config.base_url + path,
-                auth=auth,
                 headers=headers,
                 ssl=config.verify_ssl,
                 allow_redirects=False,

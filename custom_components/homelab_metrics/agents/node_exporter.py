@@ -3,29 +3,40 @@
 Network rates count the physical interfaces only (`readings.is_physical`). Rates (CPU busy %,
 network bytes per second) need two scrapes: the first poll has none, and a counter that went back
 (a reboot, a driver reload) gives none for that poll.
+
+The same scrape tells who the server is (`node_uname_info`, `node_os_info`,
+`node_exporter_build_info`) and, where Debian's textfile collectors run
+(`prometheus-node-exporter-collectors`), the pending package updates (`apt_upgrades_pending`, one
+gauge per origin and architecture, summed) and whether a reboot is required
+(`node_reboot_required`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 import re
 
-from .base import InvalidResponse, Sample
+from .base import AgentInfo, InvalidResponse, Sample
 from .http import HttpAgentClient
 from .readings import (
+    Mount,
     byte_count,
+    clean_text,
     counter_rate,
     finite,
     hottest_cpu,
+    interface_traffic,
+    is_cpu_chip,
+    is_cpu_zone,
+    is_physical,
+    is_real_filesystem,
     plausible,
     rate_interval,
+    real_filesystems,
 )
-
-CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
-"""hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
 
 MAX_LINE_BYTES = 8 * 1024
 """Longest line of a wanted series that is read; a longer one is skipped unread.
@@ -46,10 +57,20 @@ adds some 2,000 more. Over twice that leaves room while bounding a poll's work.
 MAX_SERIES_BYTES = 1024 * 1024
 """Most bytes those lines may hold together; more and the scrape is refused.
 
-Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-60 ms of
-CPU on the shared 2-core test machine at either cap (benchmarks/parse.py), where the 4 MiB body
-cap alone allowed three times that.
+Such a server's lines take some 300 kB. With MAX_SERIES this bounds a poll's parse to 30-70 ms of
+CPU on the shared 2-core test machine at either cap (benchmarks/parse.py; the most when every line
+is a distinct mount, whose three labels are all decoded), where the 4 MiB body cap alone allowed
+three times that. The parse runs in steps: no step of it takes more than a few milliseconds.
 """
+MAX_MOUNTS_READ = 256
+"""Most mounts of real filesystems one scrape is read for ("/" is read beyond it).
+
+A NAS has a few dozen; choosing among them (`readings.real_filesystems`) costs about 10 µs a mount
+in one step of the event loop, so this bounds that step to a few milliseconds.
+"""
+MAX_DEVICES_READ = 1024
+"""Most physical network devices one scrape is read for (about 2.5 µs each when the rates are
+computed, in one step of the event loop); a server has a handful."""
 SLICE_BYTES = 64 * 1024
 """The scan for wanted lines goes through the body in slices of about this size, one C call each
 (about a millisecond); the event loop runs other work between slices."""
@@ -70,7 +91,18 @@ _WANTED_LINE = re.compile(
     rb"|node_network_(?:receive|transmit)_bytes_total\{"
     rb"|node_hwmon_(?:temp_celsius|chip_names|sensor_label)\{"
     rb"|node_thermal_zone_temp\{"
+    rb"|node_memory_Swap(?:Total|Free)_bytes[ \t{]"
+    rb"|node_(?:uname|os)_info\{|node_exporter_build_info\{"
+    rb"|node_reboot_required[ \t{]"
     rb")[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
+)
+# The apt textfile collector's series is scanned apart, and only in a slice that holds it: in the
+# pattern above, a name that does not begin with node_ would cost the pattern its literal prefix
+# (the scan of a 57 kB scrape took 0.15 ms instead of 0.09), and a pattern of its own costs
+# 0.08 ms where bytes.find costs 0.01.
+_TEXTFILE_NAME = b"\napt_upgrades_pending{"
+_TEXTFILE_LINE = re.compile(
+    rb"\n(apt_upgrades_pending\{[^\n]{0,%d}+)(?=\n)" % MAX_LINE_BYTES
 )
 # A quoted label value consumes any escaped character, and every quantifier is possessive: the
 # scan of a line never backtracks, so it is linear in the line's length.
@@ -90,11 +122,14 @@ _GAUGES = {
     for name in (
         "node_memory_MemAvailable_bytes",
         "node_memory_MemTotal_bytes",
+        "node_memory_SwapTotal_bytes",
+        "node_memory_SwapFree_bytes",
         "node_load1",
         "node_load5",
         "node_load15",
         "node_boot_time_seconds",
         "node_time_seconds",
+        "node_reboot_required",
     )
 }
 """Unlabelled series, by their name as bytes."""
@@ -103,7 +138,16 @@ _FILESYSTEM = {
     b"node_filesystem_free_bytes": "free",
     b"node_filesystem_avail_bytes": "avail",
 }
+_NETWORK = frozenset(
+    {b"node_network_receive_bytes_total", b"node_network_transmit_bytes_total"}
+)
 _IDLE_MODES = frozenset({b"idle", b"iowait"})
+_INFO = {
+    b"node_uname_info": "uname",
+    b"node_os_info": "os",
+    b"node_exporter_build_info": "build",
+}
+"""Series that describe the server and the exporter in their labels (their value is 1)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,13 +159,25 @@ class NodeExporterSnapshot:
     cpu_idle: float | None = None
     """Seconds idle or waiting for I/O over all CPUs."""
     gauges: Mapping[str, float]
-    """Unlabelled series (memory, load, boot time, node_time_seconds) by name."""
+    """Unlabelled series (memory, swap, load, boot time, node_time_seconds, reboot) by name."""
     root_fs: Mapping[str, float]
     """size, free and avail bytes of the filesystem mounted at "/" (the first one listed)."""
+    filesystems: Mapping[tuple[str, str], Mapping[str, float]] = field(
+        default_factory=dict
+    )
+    """size, free and avail bytes by (device, mountpoint): "/" and the mounts of real filesystems
+    (`readings.is_real_filesystem`), at most MAX_MOUNTS_READ of those."""
+    fstypes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """The fstype label of each of those mounts, from its first line."""
+    updates: float | None = None
+    """apt_upgrades_pending summed over its series; None when there is none."""
+    info: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels of node_uname_info ("uname"), node_os_info ("os") and node_exporter_build_info
+    ("build"), the first line of each."""
     rx: Mapping[str, float]
-    """Received bytes by device."""
+    """Received bytes by physical device (`readings.is_physical`), at most MAX_DEVICES_READ."""
     tx: Mapping[str, float]
-    """Transmitted bytes by device."""
+    """Transmitted bytes by physical device, at most MAX_DEVICES_READ."""
     hwmon: Mapping[tuple[str, str], float]
     """Temperature by (chip, sensor)."""
     chip_names: Mapping[str, str]
@@ -191,7 +247,7 @@ def _scan(body: bytes) -> Iterator[list[bytes]]:
     """The wanted lines of each slice of the body, one C call each."""
     # The pattern finds a line after its newline; the first line has none before it.
     head = b"\n" + body[: MAX_LINE_BYTES + 64]
-    yield _WANTED_LINE.findall(head, 0, head.find(b"\n", 1) + 1)
+    yield _find(head, 0, head.find(b"\n", 1) + 1)
     start = body.find(b"\n")
     while 0 <= start < len(body) - 1:
         # A slice ends just after a newline (the pattern looks for it); the next starts at it.
@@ -200,8 +256,16 @@ def _scan(body: bytes) -> Iterator[list[bytes]]:
             # A line longer than a slice is too long to be read: skipped without a scan.
             start = body.find(b"\n", start + SLICE_BYTES)
             continue
-        yield _WANTED_LINE.findall(body, start, end + 1)
+        yield _find(body, start, end + 1)
         start = end
+
+
+def _find(body: bytes, start: int, end: int) -> list[bytes]:
+    """The wanted lines between start and end (two or three C calls)."""
+    found: list[bytes] = _WANTED_LINE.findall(body, start, end)
+    if body.find(_TEXTFILE_NAME, start, end) >= 0:
+        found += _TEXTFILE_LINE.findall(body, start, end)
+    return found
 
 
 def wanted_lines(body: bytes | str) -> list[bytes]:
@@ -261,7 +325,11 @@ def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSna
     cpu_total = cpu_idle = 0.0
     cpu_seen = False
     gauges: dict[str, float] = {}
-    filesystems: dict[str, dict[str, float]] = {}
+    filesystems: dict[tuple[str, str], dict[str, float]] = {}
+    fstypes: dict[tuple[str, str], str] = {}
+    reals = 0
+    updates: float | None = None
+    info: dict[str, dict[str, str]] = {}
     rx: dict[str, float] = {}
     tx: dict[str, float] = {}
     hwmon: dict[tuple[str, str], float] = {}
@@ -285,13 +353,27 @@ def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSna
                 if labels.get(b"mode") in _IDLE_MODES:
                     cpu_idle += value
         elif name in _FILESYSTEM:
-            if labels.get(b"mountpoint") == b"/":
-                device = label_text(labels.get(b"device", b""))
-                filesystems.setdefault(device, {}).setdefault(_FILESYSTEM[name], value)
-        elif name == b"node_network_receive_bytes_total":
-            rx[label_text(labels.get(b"device", b""))] = value
-        elif name == b"node_network_transmit_bytes_total":
-            tx[label_text(labels.get(b"device", b""))] = value
+            mountpoint = label_text(labels.get(b"mountpoint", b""))
+            mount = (label_text(labels.get(b"device", b"")), mountpoint)
+            if (figures := filesystems.get(mount)) is None:
+                fstype = label_text(labels.get(b"fstype", b""))
+                # Pseudo and container mounts are dropped here, so the cap counts real ones.
+                if mountpoint != "/" and (
+                    reals >= MAX_MOUNTS_READ
+                    or not is_real_filesystem(fstype, mountpoint)
+                ):
+                    continue
+                reals += mountpoint != "/"
+                figures = filesystems[mount] = {}
+                fstypes[mount] = fstype
+            figures.setdefault(_FILESYSTEM[name], value)
+        elif name in _NETWORK:
+            device = label_text(labels.get(b"device", b""))
+            counters = rx if name == b"node_network_receive_bytes_total" else tx
+            if is_physical(device) and (
+                device in counters or len(counters) < MAX_DEVICES_READ
+            ):
+                counters[device] = value
         elif name == b"node_hwmon_temp_celsius":
             hwmon[_chip_sensor(labels)] = value
         elif name == b"node_hwmon_chip_names":
@@ -302,16 +384,34 @@ def _read_lines(lines: Iterable[bytes]) -> Generator[None, None, NodeExporterSna
         elif name == b"node_thermal_zone_temp":
             kind = label_text(labels.get(b"type", b""))
             zones[(kind, label_text(labels.get(b"zone", b"")))] = value
+        elif name == b"apt_upgrades_pending":
+            updates = value if updates is None else updates + value
+        elif name in _INFO:
+            if _INFO[name] not in info:
+                info[_INFO[name]] = {
+                    key.decode(): label_text(raw) for key, raw in labels.items()
+                }
         elif name in _GAUGES and not labels:
             gauges[_GAUGES[name]] = value
 
     # Bind mounts can list "/" twice; the first device with all three figures is the root.
-    root_fs = next((fs for fs in filesystems.values() if len(fs) == 3), {})
+    root_fs = next(
+        (
+            figures
+            for (_, mountpoint), figures in filesystems.items()
+            if mountpoint == "/" and len(figures) == 3
+        ),
+        {},
+    )
     return NodeExporterSnapshot(
         cpu_total=cpu_total if cpu_seen else None,
         cpu_idle=cpu_idle if cpu_seen else None,
         gauges=gauges,
         root_fs=root_fs,
+        filesystems=filesystems,
+        fstypes=fstypes,
+        updates=updates,
+        info=info,
         rx=rx,
         tx=tx,
         hwmon=hwmon,
@@ -326,24 +426,19 @@ def _chip_sensor(labels: Mapping[bytes, bytes]) -> tuple[str, str]:
     return label_text(labels.get(b"chip", b"")), label_text(labels.get(b"sensor", b""))
 
 
-def _is_cpu_chip(name: str) -> bool:
-    """Whether an hwmon chip name is a CPU package or an ARM board's CPU/SoC sensor."""
-    return name in CPU_CHIPS or (name.startswith(("cpu", "soc")) and "thermal" in name)
-
-
 def cpu_temperature(snap: NodeExporterSnapshot) -> float | None:
     """Hottest CPU/package sensor: hwmon CPU chips, else CPU thermal zones; None when absent."""
     hottest = hottest_cpu(
         (chip, snap.sensor_labels.get((chip, sensor), ""), finite(value))
         for (chip, sensor), value in snap.hwmon.items()
-        if _is_cpu_chip(snap.chip_names.get(chip, ""))
+        if is_cpu_chip(snap.chip_names.get(chip, ""))
     )
     if hottest is not None:
         return hottest
     return hottest_cpu(
         (kind, "", finite(value))
         for (kind, _), value in snap.thermal_zones.items()
-        if kind.startswith(("x86_pkg_temp", "cpu", "soc"))
+        if is_cpu_zone(kind)
     )
 
 
@@ -379,7 +474,13 @@ def build_sample(
         if disk_used + avail > 0:
             disk_percent = 100.0 * disk_used / (disk_used + avail)
 
-    cpu_percent = rx = tx = None
+    swap_total = byte_count(g.get("node_memory_SwapTotal_bytes"))
+    swap_free = byte_count(g.get("node_memory_SwapFree_bytes"))
+    swap_percent = None
+    if swap_total and swap_free is not None:  # no swap at all: no figure, not 0 %
+        swap_percent = 100.0 * (1.0 - swap_free / swap_total)
+
+    cpu_percent = rx = tx = seconds = None
     if previous is not None:
         if (
             snap.cpu_total is not None
@@ -404,6 +505,7 @@ def build_sample(
         tx = counter_rate(snap.tx, previous.tx, seconds)
 
     boot = finite(g.get("node_boot_time_seconds"))
+    reboot = g.get("node_reboot_required")
     return plausible(
         Sample(
             timestamp=timestamp,
@@ -421,8 +523,67 @@ def build_sample(
             network_tx_bytes_per_second=tx,
             temperature_celsius=cpu_temperature(snap),
             boot_time=int(boot) if boot is not None else None,
+            swap_percent=swap_percent,
+            filesystems=real_filesystems(
+                Mount(
+                    device=device,
+                    fstype=snap.fstypes.get((device, mountpoint), ""),
+                    mountpoint=mountpoint,
+                    size=figures.get("size"),
+                    # As df: blocks reserved for root are neither used nor available.
+                    used=_difference(figures.get("size"), figures.get("free")),
+                    available=figures.get("avail"),
+                )
+                for (device, mountpoint), figures in snap.filesystems.items()
+            ),
+            interfaces=interface_traffic(
+                snap.rx,
+                snap.tx,
+                (previous.rx, previous.tx) if previous is not None else None,
+                seconds,
+            ),
+            updates_pending=_whole(snap.updates),
+            reboot_required={0.0: False, 1.0: True}.get(reboot)
+            if reboot is not None
+            else None,
         )
     )
+
+
+def build_info(snap: NodeExporterSnapshot) -> AgentInfo:
+    """Host name, OS and exporter version from the scrape's info series.
+
+    node_exporter has no page worth a link (/metrics is for machines): web_ui stays False.
+    """
+    uname = snap.info.get("uname", {})
+    os_release = snap.info.get("os", {})
+    os_name = clean_text(os_release.get("pretty_name")) or clean_text(
+        " ".join(
+            part
+            for part in (os_release.get("name", ""), os_release.get("version", ""))
+            if part
+        )
+    )
+    if os_name is None:
+        # node_exporter before 1.3, or a system without os-release: the kernel.
+        os_name = clean_text(f"{uname.get('sysname', '')} {uname.get('release', '')}")
+    return AgentInfo(
+        hostname=clean_text(uname.get("nodename")),
+        agent_version=clean_text(snap.info.get("build", {}).get("version")),
+        os=os_name,
+    )
+
+
+def _difference(size: float | None, free: float | None) -> float | None:
+    """The size less the free bytes, when both are known."""
+    return None if size is None or free is None else size - free
+
+
+def _whole(value: float | None) -> int | None:
+    """A count sent as a float: the int when it is a whole, finite number, else None."""
+    if value is None or not math.isfinite(value) or not value.is_integer():
+        return None
+    return int(value)
 
 
 class NodeExporterClient(HttpAgentClient):
@@ -449,4 +610,6 @@ class NodeExporterClient(HttpAgentClient):
             previous, before = self._previous
             elapsed = now - before
         self._previous = (snap, now)
-        return build_sample(snap, previous, timestamp=int(now), elapsed=elapsed)
+        sample = build_sample(snap, previous, timestamp=int(now), elapsed=elapsed)
+        self.info = build_info(snap)
+        return sample

@@ -14,12 +14,21 @@ bridges (br*, vmbr*, virbr*), bonds and teams (their members count), VLAN sub-in
 (`eth0.100`, vlan*), veth pairs and container or VM networks (docker*, cni*, flannel*, cali*,
 cilium*, weave*, kube*, lxc*, vnet*, Proxmox's fw*), tunnels and VPNs (tun*, tap*, wg*,
 tailscale*, zt*) and pseudo devices (ifb*, dummy*). See `is_physical`.
+
+Which filesystems count: those that hold data on this server's own disks, each once (see
+`real_filesystems`). Pseudo and in-memory filesystems (proc, sysfs, tmpfs, cgroup…), overlay and
+read-only images (overlay, squashfs, iso9660), network shares (nfs, cifs, sshfs: another server's
+disk) and container internals (under /var/lib/docker, /var/lib/containers, /var/lib/kubelet, /snap;
+the files Docker binds into a container) are left out. A filesystem mounted at several places (a
+bind mount, btrfs subvolumes) is listed once, at its shortest mount point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 import math
+import re
 
 from .base import FilesystemUsage, InterfaceTraffic, Sample
 
@@ -46,14 +55,186 @@ BOOT_AHEAD = 86_400
 """Seconds a boot time may lie ahead of the poll's clock (clocks disagree, not by days)."""
 MAX_COUNT = 1_000_000
 """Most package updates a server can wait for; a larger count is a broken collector."""
+MAX_FILESYSTEMS = 64
+"""Most filesystems a Sample lists ("/" first, then by mount point); a NAS with a few dozen
+datasets fits, and each one becomes entities in Home Assistant."""
+MAX_INTERFACES = 32
+"""Most physical interfaces a Sample lists (by name)."""
+MAX_NAME_CHARS = 255
+"""Longest mount point or interface name kept; a longer one is left out (a real one is short)."""
+MAX_INFO_CHARS = 255
+"""Longest host name, version or OS name kept (a DNS name has at most 253 characters)."""
+
+PSEUDO_FILESYSTEMS = frozenset({
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
+    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "procfs",
+    "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "sysfs", "tracefs", "tmpfs",
+    "overlay", "overlayfs", "aufs", "squashfs", "erofs", "iso9660", "nfsd",
+    "fuse.lxcfs", "fuse.gvfsd-fuse", "fuse.portal", "fuse.snapfuse", "fuse.xdg-document-portal",
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "fuse.glusterfs",
+    "fuse.sshfs", "sshfs", "fuse.rclone", "fuse.s3fs", "davfs", "fuse.davfs2", "afs",
+})  # fmt: skip
+"""Filesystem types that are not this server's own disks (see the module docstring)."""
+SYSTEM_MOUNTS = ("/proc/", "/sys/", "/dev/", "/var/lib/docker/", "/var/lib/containers/",
+                 "/var/lib/kubelet/", "/snap/")  # fmt: skip
+"""Mount point prefixes of container internals and kernel interfaces."""
+CONTAINER_FILE_MOUNTS = frozenset({"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"})
+"""The files Docker binds into a container: the host's disk, seen through a single file."""
+
+CPU_CHIPS = frozenset({"coretemp", "k10temp", "zenpower"})
+"""hwmon chip names of x86 CPU packages; ARM boards name theirs cpu*_thermal or soc*_thermal."""
+CPU_ZONES = ("x86_pkg_temp", "cpu", "soc")
+"""Thermal zone types of the CPU (used where no hwmon chip reports it, as on Raspberry Pis)."""
+_CPU_LABEL = re.compile(
+    r"(?:Package id [0-9]{1,4}|Core [0-9]{1,4}|Tctl|Tdie|Tccd[0-9]{1,2})"
+)
+"""Labels coretemp (Package id N, Core N), k10temp and zenpower (Tctl, Tdie, TccdN) give."""
 
 _OFFSET_LABELS = frozenset({"Tctl"})
 """AMD control temperatures that may carry an offset over the real one (Tdie), when both exist."""
 
 
+def is_cpu_chip(name: str) -> bool:
+    """Whether an hwmon chip name is a CPU package or an ARM board's CPU/SoC sensor."""
+    return name in CPU_CHIPS or (name.startswith(("cpu", "soc")) and "thermal" in name)
+
+
+def is_cpu_zone(kind: str) -> bool:
+    """Whether a thermal zone type is the CPU's (x86_pkg_temp, cpu*, soc*)."""
+    return kind.startswith(CPU_ZONES)
+
+
+def is_cpu_label(label: str) -> bool:
+    """Whether a sensor known only by its label (as Glances names them) is the CPU's.
+
+    Glances types every temperature psutil finds as a core temperature, NVMe drives, GPUs and
+    Wi-Fi cards included, and names each by its label: coretemp's "Package id 0" and "Core 3",
+    k10temp's "Tctl" and "Tccd1", or, for a chip without labels, the chip name and an index
+    ("cpu_thermal 0", "x86_pkg_temp 0"). Glances 4 adds " N" to a label seen twice (a second
+    CPU package's "Core 0 1"). The chips and zones are those node_exporter's readings count.
+    """
+    if _CPU_LABEL.fullmatch(label):
+        return True
+    name, _, index = label.rpartition(" ")
+    return (
+        index.isascii()
+        and index.isdigit()
+        and len(index) <= 4
+        and bool(is_cpu_chip(name) or is_cpu_zone(name) or _CPU_LABEL.fullmatch(name))
+    )
+
+
 def is_physical(device: str) -> bool:
     """Whether an interface's traffic counts in the network rates (see the module docstring)."""
     return not device.startswith(VIRTUAL_INTERFACES) and "." not in device
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mount:
+    """One mounted filesystem as an agent lists it, before `real_filesystems` chooses."""
+
+    device: str
+    fstype: str
+    mountpoint: str
+    size: float | None
+    used: float | None
+    available: float | None
+    """Space still available to ordinary users (df's Avail)."""
+
+
+def is_real_filesystem(fstype: str, mountpoint: str) -> bool:
+    """Whether a mount holds data on the server's own disks (see the module docstring)."""
+    return (
+        fstype not in PSEUDO_FILESYSTEMS
+        and mountpoint not in CONTAINER_FILE_MOUNTS
+        and not (mountpoint + "/").startswith(SYSTEM_MOUNTS)
+    )
+
+
+def real_filesystems(mounts: Iterable[Mount]) -> tuple[FilesystemUsage, ...]:
+    """Usage of every real filesystem, once each: "/" first, then by mount point.
+
+    A device listed with the same size at several mount points (a bind mount, btrfs subvolumes)
+    is one filesystem, kept at its shortest mount point ("/" when it is one). Mounts whose
+    figures cannot be true, or whose mount point is not short printable text, are left out;
+    at most MAX_FILESYSTEMS are kept.
+    """
+    chosen: dict[tuple[str, int], FilesystemUsage] = {}
+    for mount in mounts:
+        if clean_text(mount.mountpoint, MAX_NAME_CHARS) != mount.mountpoint:
+            continue
+        if not is_real_filesystem(mount.fstype, mount.mountpoint):
+            continue
+        size, used, available = (
+            byte_count(mount.size),
+            byte_count(mount.used),
+            byte_count(mount.available),
+        )
+        if size is None or used is None or available is None or used + available <= 0:
+            continue
+        # Without a device name, only the mount point tells filesystems apart.
+        key = (mount.device or mount.mountpoint, size)
+        kept = chosen.get(key)
+        if kept is not None and len(kept.mountpoint) <= len(mount.mountpoint):
+            continue
+        chosen[key] = FilesystemUsage(
+            mountpoint=mount.mountpoint,
+            used_bytes=used,
+            free_bytes=available,
+            percent=100.0 * used / (used + available),
+        )
+    ordered = sorted(
+        chosen.values(), key=lambda fs: (fs.mountpoint != "/", fs.mountpoint)
+    )
+    return tuple(ordered[:MAX_FILESYSTEMS])
+
+
+def interface_traffic(
+    rx: Mapping[str, float],
+    tx: Mapping[str, float],
+    before: tuple[Mapping[str, float], Mapping[str, float]] | None,
+    seconds: float | None,
+) -> tuple[InterfaceTraffic, ...]:
+    """Rates of each physical interface seen now, by name; a rate is None without two polls.
+
+    An interface whose counter went back (a driver reload) has no rate this poll, while the
+    others keep theirs. At most MAX_INTERFACES are listed; names longer than MAX_NAME_CHARS or
+    not printable are left out.
+    """
+    names = sorted(
+        name
+        for name in rx.keys() | tx.keys()
+        if is_physical(name) and clean_text(name, MAX_NAME_CHARS) == name
+    )
+    before_rx, before_tx = before if before is not None else ({}, {})
+    return tuple(
+        InterfaceTraffic(
+            name=name,
+            rx_bytes_per_second=counter_rate(
+                _only(rx, name), _only(before_rx, name), seconds
+            ),
+            tx_bytes_per_second=counter_rate(
+                _only(tx, name), _only(before_tx, name), seconds
+            ),
+        )
+        for name in names[:MAX_INTERFACES]
+    )
+
+
+def _only(counters: Mapping[str, float], name: str) -> dict[str, float]:
+    """One interface's counter, as counter_rate takes them."""
+    value = counters.get(name)
+    return {} if value is None else {name: value}
+
+
+def clean_text(value: object, max_chars: int = MAX_INFO_CHARS) -> str | None:
+    """Printable text of at most max_chars without surrounding spaces, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > max_chars or not text.isprintable():
+        return None
+    return text
 
 
 def finite(value: object) -> float | None:
@@ -139,7 +320,9 @@ def plausible(sample: Sample) -> Sample:
 
     Percentages within 0-100; loads, rates and byte counts finite and not negative (and within
     MAX_LOAD, MAX_RATE, MAX_BYTES); used bytes not above the total; temperatures within
-    TEMPERATURE_RANGE; the boot time from 2000-01-01 to a day past the sample's timestamp.
+    TEMPERATURE_RANGE; the boot time from 2000-01-01 to a day past the sample's timestamp;
+    filesystems and interfaces named by short printable text, at most MAX_FILESYSTEMS and
+    MAX_INTERFACES of them.
     """
     memory_total = byte_count(sample.memory_total_bytes)
     disk_total = byte_count(sample.disk_total_bytes)
@@ -166,8 +349,10 @@ def plausible(sample: Sample) -> Sample:
         swap_percent=_within(sample.swap_percent, PERCENT_RANGE),
         filesystems=tuple(
             fs for fs in map(_filesystem, sample.filesystems) if fs is not None
-        ),
-        interfaces=tuple(_interface(i) for i in sample.interfaces),
+        )[:MAX_FILESYSTEMS],
+        interfaces=tuple(
+            i for i in map(_interface, sample.interfaces) if i is not None
+        )[:MAX_INTERFACES],
         updates_pending=_count(sample.updates_pending),
         reboot_required=sample.reboot_required
         if isinstance(sample.reboot_required, bool)
@@ -179,13 +364,17 @@ def _filesystem(fs: FilesystemUsage) -> FilesystemUsage | None:
     """A mount whose figures can all be true, else None (it is left out)."""
     used, free = byte_count(fs.used_bytes), byte_count(fs.free_bytes)
     percent = _within(fs.percent, PERCENT_RANGE)
-    if used is None or free is None or percent is None or not fs.mountpoint:
+    if used is None or free is None or percent is None:
+        return None
+    if clean_text(fs.mountpoint, MAX_NAME_CHARS) != fs.mountpoint:
         return None
     return fs
 
 
-def _interface(traffic: InterfaceTraffic) -> InterfaceTraffic:
-    """An interface's rates with the impossible ones missing."""
+def _interface(traffic: InterfaceTraffic) -> InterfaceTraffic | None:
+    """An interface's rates with the impossible ones missing; None for a name that is no name."""
+    if clean_text(traffic.name, MAX_NAME_CHARS) != traffic.name:
+        return None
     return InterfaceTraffic(
         name=traffic.name,
         rx_bytes_per_second=_within(traffic.rx_bytes_per_second, (0.0, MAX_RATE)),

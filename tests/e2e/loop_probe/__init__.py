@@ -14,7 +14,7 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
 - Polls: the duration and outcome of each `HomelabCoordinator._async_update_data` (fetch, parse and
   history write, as the coordinator's own "Finished fetching" debug line measures it), by server.
 - History writes: `HistoryStore.async_add` as the coordinator awaits it (queue, worker, hand-back)
-  and `HistoryStore._insert` on the worker thread (the SQLite transaction alone).
+  and `history.writes.insert` on the worker thread (the SQLite transaction alone).
 - Where a poll's CPU goes, for the parts that run without awaiting (so their wall time is their
   time on the loop): `node_exporter.parse_metrics`, `GlancesClient._sample` and the
   coordinator's `async_update_listeners` (every entity of the server writing its state); each
@@ -59,6 +59,7 @@ COLLECTIONS = 200_000
 
 COORDINATOR = "custom_components.homelab_metrics.coordinator"
 STORE = "custom_components.homelab_metrics.history.store"
+WRITES = "custom_components.homelab_metrics.history.writes"
 NODE_EXPORTER = "custom_components.homelab_metrics.agents.node_exporter"
 GLANCES = "custom_components.homelab_metrics.agents.glances"
 
@@ -186,7 +187,9 @@ class Probe:
             coordinator_class._async_update_data
         )
         store_class.async_add = self._timed_add(store_class.async_add)
-        store_class._insert = self._timed_insert(store_class._insert)
+        if (writes := sys.modules.get(WRITES)) is not None:
+            # The store calls writes.insert through the module, on its worker thread.
+            writes.insert = self._timed_insert(writes.insert)
         coordinator_class.async_update_listeners = self._timed_sync(
             "update_listeners", coordinator_class.async_update_listeners
         )
