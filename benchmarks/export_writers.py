@@ -3,8 +3,9 @@
 Usage: .venv/bin/python benchmarks/export_writers.py [--rows 200000] [--runs 3] [--batch 2000]
 
 Prints, per tier, format and time zone, the median of --runs: rows per second (CPU time of
-formatting and encoding; the rows are made beforehand) and bytes per row. A last pass runs
-the same export under tracemalloc and prints its peak, which must not depend on --rows.
+formatting and encoding; the rows are made beforehand, as the store's export reader hands them:
+a missing value as infinity) and bytes per row. A last pass runs the same export under
+tracemalloc and prints its peak, which must not depend on --rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from datetime import UTC, tzinfo
+import math
 import random
 import statistics
 import time
@@ -41,7 +43,9 @@ def make_rows(tier: Tier, count: int, seed: int = 1) -> list[tuple[Any, ...]]:
     for i in range(count):
         values: list[Any] = [rnd.uniform(0, 100) for _ in range(width)]
         if i % 50 == 0:
-            values[-2] = None  # a server without a temperature sensor at times
+            values[-2] = (
+                math.inf
+            )  # missing (a server without a temperature sensor at times)
         if tier is not Tier.RAW:
             values[-1] = rnd.randrange(1, 61)
         rows.append((start + i * STEP[tier], *values))

@@ -22,7 +22,7 @@ from custom_components.homelab_metrics.history.ranges import InvalidWindow
 from custom_components.homelab_metrics.history.store import StoreClosedError
 from custom_components.homelab_metrics.history_manager import get_history
 
-from .conftest import NOW, english_exception
+from .conftest import english_exception
 
 
 async def test_save_cancelled_midway_leaves_the_folder_as_it_was(
@@ -38,13 +38,13 @@ async def test_save_cancelled_midway_leaves_the_folder_as_it_was(
     assert store is not None
     streaming = asyncio.Event()
 
-    async def query_that_stalls(*args: Any, **kwargs: Any) -> AsyncIterator[list[Any]]:
-        yield [(NOW, *[1.0] * 7)]
+    async def export_that_stalls(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+        yield b"timestamp,cpu_percent\r\n"
         streaming.set()
         await asyncio.Event().wait()
-        yield []  # never reached
+        yield b""  # never reached
 
-    with patch.object(store, "async_query", query_that_stalls):
+    with patch.object(store, "async_export", export_that_stalls):
         save = asyncio.create_task(async_save(hass, plan))
         await streaming.wait()
         save.cancel()
@@ -63,12 +63,12 @@ async def test_save_when_the_history_closes_midway(
     store = get_history(hass).store
     assert store is not None
 
-    async def query_then_closed(*args: Any, **kwargs: Any) -> AsyncIterator[list[Any]]:
-        yield [(NOW, *[1.0] * 7)]
+    async def export_then_closed(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+        yield b"timestamp,cpu_percent\r\n"
         raise StoreClosedError("history store is not open")
 
     with (
-        patch.object(store, "async_query", query_then_closed),
+        patch.object(store, "async_export", export_then_closed),
         pytest.raises(ServiceValidationError) as err,
     ):
         await async_save(hass, plan)
@@ -85,16 +85,17 @@ async def test_a_failing_database_is_a_translated_error(
     assert store is not None
     failure = sqlite3.OperationalError("disk I/O error")
 
-    async def failing_query(*args: Any, **kwargs: Any) -> AsyncIterator[list[Any]]:
+    async def failing_read(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         raise failure
-        yield []  # an async generator, as the store's query is
+        yield b""  # an async generator, as the store's reads are
 
     (device,) = dr.async_entries_for_config_entry(
         dr.async_get(hass), init_integration.entry_id
     )
     with (
         patch.object(store, "async_count", side_effect=failure),
-        patch.object(store, "async_query", failing_query),
+        patch.object(store, "async_read", failing_read),
+        patch.object(store, "async_export", failing_read),
         pytest.raises(HomeAssistantError) as err,
     ):
         await hass.services.async_call(

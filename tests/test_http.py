@@ -394,11 +394,11 @@ FILE_HEADERS = (
 def query_spy(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> Iterator[MagicMock]:
-    """The history store's query, still working, with its calls recorded."""
+    """The history store's export, still working, with its calls recorded."""
     store = get_history(hass).store
     assert store is not None
     with patch.object(
-        store, "async_query", MagicMock(side_effect=store.async_query)
+        store, "async_export", MagicMock(side_effect=store.async_export)
     ) as spy:
         yield spy
 

@@ -262,8 +262,10 @@ async def test_service_rows_without_save(
     """Without save or data, the rows are counted in SQL, not read and formatted to count them."""
     store = get_history(hass).store
     assert store is not None
-    with patch.object(
-        store, "async_query", side_effect=AssertionError("rows read only to count them")
+    unread = AssertionError("rows read only to count them")
+    with (
+        patch.object(store, "async_read", side_effect=unread),
+        patch.object(store, "async_export", side_effect=unread),
     ):
         response = await hass.services.async_call(
             DOMAIN,

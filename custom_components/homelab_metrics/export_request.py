@@ -45,7 +45,6 @@ from .export.writers import (
     ExportMeta,
     ExportWriter,
     JsonExportWriter,
-    aiter_export,
     make_writer,
     safe_filename,
 )
@@ -60,8 +59,6 @@ MAX_DATA_POINTS = 10_000
 """Data points a response may carry: about 2.3 MB of JSON of raw polls. Larger exports are files."""
 MAX_QUOTED = 64
 """Characters of a bad start or end quoted back in an error (an ISO 8601 time is shorter)."""
-DATA_POINTS_STEP = 100
-"""Rows turned into data points per step on the event loop (about a millisecond)."""
 
 
 class ExportError(ServiceValidationError):
@@ -256,12 +253,17 @@ def _reading_history() -> Iterator[None]:
 async def async_iter_export(
     hass: HomeAssistant, plan: ExportPlan, writer: ExportWriter
 ) -> AsyncGenerator[bytes]:
-    """The export's bytes, chunk by chunk, straight from the history store."""
-    batches = _open_store(hass).async_query(
-        plan.server_id, plan.tier, plan.window.start, plan.window.end, now=plan.now
+    """The export's bytes, chunk by chunk: read and formatted on the history's reader thread."""
+    chunks = _open_store(hass).async_export(
+        plan.server_id,
+        plan.tier,
+        plan.window.start,
+        plan.window.end,
+        writer,
+        now=plan.now,
     )
     with _reading_history():
-        async for chunk in aiter_export(writer, batches):
+        async for chunk in chunks:
             yield chunk
 
 
@@ -280,27 +282,27 @@ async def async_data_points(
     """The export's rows as the JSON file's data points; ExportError past `limit` of them.
 
     The rows are counted in SQL first, so an export too large for a response is refused before
-    any of it is read. Points are built from the store's rows in steps of DATA_POINTS_STEP rows,
-    each one short work for the event loop.
+    any of it is read. The points are made on the history's reader thread.
     """
     rows = await async_count_rows(hass, plan)
     if rows > limit:
         raise _too_many_data_points(rows, limit)
-    writer = plan.json_writer()
     window = plan.window
-    batches = _open_store(hass).async_query(
-        plan.server_id, plan.tier, window.start, window.end, now=plan.now
+    batches = _open_store(hass).async_read(
+        plan.server_id,
+        plan.tier,
+        window.start,
+        window.end,
+        plan.json_writer().data_points,
+        now=plan.now,
     )
     points: list[dict[str, Any]] = []
     with _reading_history():
         async for batch in batches:
+            points += batch
             # Polls of a window that reaches into the future may arrive after the count.
-            if len(points) + len(batch) > limit:
-                raise _too_many_data_points(len(points) + len(batch), limit)
-            for first in range(0, len(batch), DATA_POINTS_STEP):
-                points += writer.data_points(batch[first : first + DATA_POINTS_STEP])
-                # Let other work run between steps.
-                await asyncio.sleep(0)
+            if len(points) > limit:
+                raise _too_many_data_points(len(points), limit)
     return points
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 import json
@@ -33,6 +33,8 @@ _INTEGER_COLUMNS = frozenset(
 # "z" turns a value that rounds to -0 into 0; "f" never switches to scientific notation.
 _INTEGER_SPEC = "z.0f"
 _DECIMAL_SPEC = "z.3f"
+_PRINTF = {_INTEGER_SPEC: "%.0f", _DECIMAL_SPEC: "%.3f"}
+"""The same numbers in printf style, without "z" (the writers mend "-0" themselves)."""
 
 
 def _whole(value: float) -> int:
@@ -144,7 +146,7 @@ class ExportWriter(Protocol):
         """Bytes before the first row."""
         ...
 
-    def write(self, rows: Iterable[Row]) -> bytes:
+    def write(self, rows: Sequence[Row]) -> bytes:
         """Bytes of some rows (empty when there are none)."""
         ...
 
@@ -154,10 +156,23 @@ class ExportWriter(Protocol):
 
 
 class _Writer:
-    """Row formatting both writers share."""
+    """Row formatting both writers share.
+
+    Rows go through a printf-style template, one call per row (the fastest way CPython formats
+    many numbers). The template writes a value that is not finite as `inf` or `nan` and a value
+    that rounds to zero from below as `-0.000`; the text is mended afterwards, which costs a
+    search of the text when neither occurs. A row the template cannot take at all (a missing
+    value, text, the wrong number of values) is written value by value.
+    """
 
     _missing: str
     """How a missing value is written."""
+    _before: str
+    """What precedes every value: a comma in CSV, a colon in JSON."""
+    _after: str
+    """What can follow a value."""
+    _separator: str
+    """What goes between two rows."""
 
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
         self.columns = columns_for(tier)
@@ -169,11 +184,44 @@ class _Writer:
             _INTEGER_SPEC if column in _INTEGER_COLUMNS else _DECIMAL_SPEC
             for column in self.columns[1:]
         )
+        self._template = ""
+        before, after = re.escape(self._before), re.escape(self._after)
+        self._non_finite = re.compile(f"{before}(?:-?inf|nan)")
+        self._negative_zero = re.compile(f"{before}-(0(?:\\.0+)?)(?=[{after}])")
 
     @property
     def rows(self) -> int:
         """Rows written so far."""
         return self._rows
+
+    def _format(self, rows: Sequence[Row]) -> str:
+        """The rows as text: through the template in one pass, or row by row if one fails it."""
+        template, timestamp = self._template, self.timestamp
+        self._rows += len(rows)
+        try:
+            texts = [template % (timestamp(row[0]), *row[1:]) for row in rows]
+        except (TypeError, ValueError, OverflowError):
+            return self._separator.join([self._one(row) for row in rows])
+        return self._mend(self._separator.join(texts))
+
+    def _one(self, row: Row) -> str:
+        try:
+            text = self._template % (self.timestamp(row[0]), *row[1:])
+        except (TypeError, ValueError, OverflowError):
+            return self._slow(row)
+        return self._mend(text)
+
+    def _mend(self, text: str) -> str:
+        """Template output as `format` with the "z" option writes it, missing for non-finite."""
+        if "inf" in text or "nan" in text:
+            text = self._non_finite.sub(self._before + self._missing, text)
+        if self._before + "-0" in text:
+            text = self._negative_zero.sub(self._before + r"\1", text)
+        return text
+
+    def _slow(self, row: Row) -> str:
+        """A row the template cannot take."""
+        raise NotImplementedError
 
     def _fields(self, row: Row) -> list[str]:
         """Each value of a row as text, for rows the one-call template cannot take."""
@@ -199,7 +247,7 @@ class _Writer:
 
 
 def _fast(row: Row, width: int) -> bool:
-    """Whether every value is a finite number, so the row's template formats it in one call."""
+    """Whether every value is a finite number, so a row's data point is made without checks."""
     if len(row) != width:
         return False
     try:
@@ -214,31 +262,27 @@ class CsvExportWriter(_Writer):
     """A header row, then one line per row; missing values are empty cells."""
 
     _missing = ""
+    _before = ","
+    _after = ",\r"
+    _separator = ""
 
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
         """Prepare the line template once."""
         super().__init__(tier, meta)
-        self._line = (
-            "{}," + ",".join(f"{{:{s}}}" for s in self._specs) + "\r\n"
-        ).format
+        self._template = "%s," + ",".join(_PRINTF[s] for s in self._specs) + "\r\n"
         self._slow_line = ",".join(["{}"] * len(self.columns)) + "\r\n"
 
     def start(self) -> bytes:
         """The header row."""
         return (",".join(self.columns) + "\r\n").encode()
 
-    def write(self, rows: Iterable[Row]) -> bytes:
+    def write(self, rows: Sequence[Row]) -> bytes:
         """CSV lines of the rows."""
-        line, timestamp, width = self._line, self.timestamp, len(self.columns)
+        return self._format(rows).encode()
+
+    def _slow(self, row: Row) -> str:
         # Timestamps are ISO text starting with a digit, so they never need neutralising.
-        lines = [
-            line(timestamp(row[0]), *row[1:])
-            if _fast(row, width)
-            else self._slow_line.format(timestamp(row[0]), *self._fields(row))
-            for row in rows
-        ]
-        self._rows += len(lines)
-        return "".join(lines).encode()
+        return self._slow_line.format(self.timestamp(row[0]), *self._fields(row))
 
     def _text(self, value: str) -> str:
         """Neutralised, and quoted when it holds a separator, a quote or a line break."""
@@ -256,16 +300,34 @@ class JsonExportWriter(_Writer):
     """One JSON object: the export's metadata, then `data_points`, streamed item by item."""
 
     _missing = "null"
+    _before = ":"
+    _after = ",}"
+    _separator = ","
 
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
         """Prepare the item template (keys quoted once)."""
         super().__init__(tier, meta)
-        keys = [_brace(json.dumps(c)) for c in self.columns]
-        first = f'{keys[0]}:"{{}}"'
-        values = [f"{k}:{{:{s}}}" for k, s in zip(keys[1:], self._specs, strict=True)]
-        self._item = ("{{" + ",".join([first, *values]) + "}}").format
+        keys = [json.dumps(c) for c in self.columns]
+        literal = [k.replace("%", "%%") for k in keys]
+        self._template = (
+            "{"
+            + ",".join(
+                [
+                    f'{literal[0]}:"%s"',
+                    *(
+                        f"{k}:{_PRINTF[s]}"
+                        for k, s in zip(literal[1:], self._specs, strict=True)
+                    ),
+                ]
+            )
+            + "}"
+        )
         self._slow_item = (
-            "{{" + ",".join([first, *(f"{k}:{{}}" for k in keys[1:])]) + "}}"
+            "{{"
+            + ",".join(
+                [f'{_brace(keys[0])}:"{{}}"', *(f"{_brace(k)}:{{}}" for k in keys[1:])]
+            )
+            + "}}"
         )
         self._readers = tuple(
             _whole if spec == _INTEGER_SPEC else _decimal for spec in self._specs
@@ -325,22 +387,16 @@ class JsonExportWriter(_Writer):
             # A lone surrogate in a name cannot be UTF-8; JSON can still escape it.
             return (json.dumps(head)[:-1] + ',"data_points":[').encode()
 
-    def write(self, rows: Iterable[Row]) -> bytes:
+    def write(self, rows: Sequence[Row]) -> bytes:
         """Data points of the rows, comma-separated from the ones before."""
-        item, timestamp, width = self._item, self.timestamp, len(self.columns)
-        items = [
-            item(timestamp(row[0]), *row[1:])
-            if _fast(row, width)
-            else self._slow_item.format(timestamp(row[0]), *self._fields(row))
-            for row in rows
-        ]
-        if not items:
+        if not rows:
             return b""
-        text = ",".join(items)
-        if self._rows:
-            text = "," + text
-        self._rows += len(items)
-        return text.encode()
+        before = self._rows
+        text = self._format(rows)
+        return ("," + text if before else text).encode()
+
+    def _slow(self, row: Row) -> str:
+        return self._slow_item.format(self.timestamp(row[0]), *self._fields(row))
 
     def _text(self, value: str) -> str:
         """A JSON string (ASCII, so any text encodes)."""
@@ -366,22 +422,11 @@ def make_writer(fmt: ExportFormat, tier: Tier, meta: ExportMeta) -> ExportWriter
 
 
 def iter_export(
-    writer: ExportWriter, batches: Iterable[Iterable[Row]]
+    writer: ExportWriter, batches: Iterable[Sequence[Row]]
 ) -> Iterator[bytes]:
     """A whole file from batches of rows, for synchronous callers."""
     yield writer.start()
     for batch in batches:
-        if chunk := writer.write(batch):
-            yield chunk
-    yield writer.finish()
-
-
-async def aiter_export(
-    writer: ExportWriter, batches: AsyncIterable[Iterable[Row]]
-) -> AsyncIterator[bytes]:
-    """A whole file from an async stream of row batches (the store's query)."""
-    yield writer.start()
-    async for batch in batches:
         if chunk := writer.write(batch):
             yield chunk
     yield writer.finish()

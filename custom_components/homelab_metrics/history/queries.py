@@ -90,13 +90,31 @@ def fresh(
     return fresh_days(db, days, server_id, start, end, now)
 
 
+_PUBLIC_AGG = tuple(f"{k}_{stat}" for k in KEYS for stat in ("avg", "min", "max"))
+
+
 def page(
-    db: sqlite3.Connection, server_id: str, tier: Tier, start: int, end: int, limit: int
+    db: sqlite3.Connection,
+    server_id: str,
+    tier: Tier,
+    start: int,
+    end: int,
+    limit: int,
+    *,
+    infinite_missing: bool = False,
 ) -> list[Row]:
-    """Up to `limit` stored rows of [start, end), oldest first (aggregates with their counts)."""
-    columns = ", ".join(KEYS) if tier is Tier.RAW else AGG_SELECT
+    """Up to `limit` stored rows of [start, end), oldest first, in `columns_for(tier)` order.
+
+    A missing value reads as None, or with `infinite_missing` as infinity: the export writers
+    write that as missing too, and a row without None goes through their one-call template.
+    """
+    columns = KEYS if tier is Tier.RAW else _PUBLIC_AGG
+    if infinite_missing:
+        # 9e999 is past the largest double: SQLite reads it as infinity.
+        columns = tuple(f"ifnull({c}, 9e999)" for c in columns)
+    extra = "" if tier is Tier.RAW else ", samples"
     return db.execute(
-        f"SELECT ts, {columns} FROM {tier.value} "
+        f"SELECT ts, {', '.join(columns)}{extra} FROM {tier.value} "
         "WHERE server_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
         (server_id, start, end, limit),
     ).fetchall()
@@ -158,8 +176,11 @@ def merge(
 
     The computed rows merged are taken out of `computed`.
     """
+    due = [ts for ts in computed if upto is None or ts <= upto]
+    if not due:
+        return stored
     merged = {row[0]: row for row in stored}
-    for ts in [ts for ts in computed if upto is None or ts <= upto]:
+    for ts in due:
         merged[ts] = computed.pop(ts)
     return [merged[ts] for ts in sorted(merged)]
 

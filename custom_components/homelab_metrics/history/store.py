@@ -1,9 +1,11 @@
-"""The history of every server in one SQLite file: the public API, each call run on the store's thread.
+"""The history of every server in one SQLite file: the public API, each call run on a thread of the store.
 
 The jobs live beside this module: `opening` (open, recover, schema), `writes` (samples and their
-rollup marks, removal, backup holds), `rollup` (rollups and retention), `queries` (pages, buckets
-computed on the fly, counts), `days` (local days of the time zone), on the `worker` thread; and
-`clock`, which holds back polls stamped far ahead of the time that really passed.
+rollup marks, removal, backup holds), `rollup` (rollups and retention), `days` (local days of the
+time zone), on the writer's `worker` thread; `queries` (pages, buckets computed on the fly, counts)
+and export chunks formatted as they are read, on the `reader` thread and its read-only connection;
+and `clock`, which holds back polls stamped far ahead of the time that really passed. Reads and
+writes run side by side (WAL), so neither waits behind the other.
 
 Clock jumps: retention counts back from each server's newest stored sample, never from later than
 the rollup's time, and a poll stamped far ahead of the real time since the previous one is not
@@ -33,6 +35,7 @@ from .clock import ClockGuard, boottime
 from .days import LocalDays
 from .metrics import Tier
 from .opening import open_database
+from .reader import Formatter, WindowReader, open_reader
 from .rollup import RollupStats, rollup
 from .schema import SCHEMA_VERSION
 from .sql import Row, newest_ts
@@ -48,6 +51,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 THREAD_NAME = "homelab_metrics_history"
+READER_THREAD_NAME = f"{THREAD_NAME}_reader"
 
 HOLD_SECONDS = 30 * 60
 HOLD_SAMPLES = 10_000
@@ -80,6 +84,7 @@ class HistoryStore:
         # What set_time_zone asked for last; _days follows in job order.
         self._requested_tz = self._days.tz
         self._worker = Worker(THREAD_NAME)
+        self._reader = Worker(READER_THREAD_NAME)
         self._paused = False
         self._paused_at = 0.0
         self._pending: list[writes.Item] = []
@@ -96,11 +101,19 @@ class HistoryStore:
         self.recovered_from = await self._worker.async_start(
             lambda: open_database(self.path)
         )
+        try:
+            await self._reader.async_start(lambda: (open_reader(self.path), None))
+        except BaseException:
+            await self._worker.async_close()
+            raise
 
     async def async_close(self) -> None:
         """Write what waits in memory, close the file and end the worker thread (idempotent)."""
         pending, self._pending = self._pending, []
-        await self._worker.async_close(lambda db: self._write_held(db, pending))
+        try:
+            await self._reader.async_close()
+        finally:
+            await self._worker.async_close(lambda db: self._write_held(db, pending))
 
     def _write_held(self, db: sqlite3.Connection, pending: list[writes.Item]) -> None:
         if not pending:
@@ -278,43 +291,75 @@ class HistoryStore:
         aggregate buckets not rolled up yet, and the one holding `now` (default: the clock), are
         computed from the finer tier.
         """
+        async for rows in self.async_read(
+            server_id, tier, start, end, _same, batch_size=batch_size, now=now
+        ):
+            yield rows
+
+    async def async_read[T](
+        self,
+        server_id: str,
+        tier: Tier,
+        start: int,
+        end: int,
+        read: Callable[[list[Row]], T],
+        *,
+        batch_size: int = 2000,
+        now: int | None = None,
+    ) -> AsyncIterator[T]:
+        """`read` of each batch async_query would yield, run on the reader thread."""
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
-        fresh: dict[int, Row] = {}
-        if tier is not Tier.RAW:
-            moment = int(time.time()) if now is None else now
-            computed = await self._worker.async_run(
-                lambda db: queries.fresh(
-                    db, self._days, server_id, tier, start, end, moment
-                )
+        window = self._window(server_id, tier, start, end, now)
+        while not window.done:
+            result = await self._reader.async_run(
+                lambda db: _read_batch(db, window, batch_size, read)
             )
-            fresh = {row[0]: row for row in computed}
-        cursor = start
-        while True:
-            page = await self._worker.async_run(
-                partial(
-                    queries.page,
-                    server_id=server_id,
-                    tier=tier,
-                    start=cursor,
-                    end=end,
-                    limit=batch_size,
-                )
+            if result is not None:
+                yield result
+
+    async def async_export(
+        self,
+        server_id: str,
+        tier: Tier,
+        start: int,
+        end: int,
+        formatter: Formatter,
+        *,
+        now: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """A file of the rows async_query would yield, in chunks formatted on the reader thread.
+
+        The formatter gets missing values as infinity, which the export writers write as missing.
+        """
+        window = self._window(server_id, tier, start, end, now, infinite_missing=True)
+        first = True
+        while first or not window.done:
+            yield await self._reader.async_run(
+                partial(window.chunk, formatter=formatter, first=first)
             )
-            full = len(page) == batch_size
-            rows = page
-            if tier is not Tier.RAW:
-                rows = [
-                    queries.public(row)
-                    for row in queries.merge(
-                        page, fresh, upto=page[-1][0] if full else None
-                    )
-                ]
-            for at in range(0, len(rows), batch_size):
-                yield rows[at : at + batch_size]
-            if not full:
-                return
-            cursor = page[-1][0] + 1
+            first = False
+
+    def _window(
+        self,
+        server_id: str,
+        tier: Tier,
+        start: int,
+        end: int,
+        now: int | None,
+        *,
+        infinite_missing: bool = False,
+    ) -> WindowReader:
+        moment = int(time.time()) if now is None else now
+        return WindowReader(
+            self._days,
+            server_id,
+            tier,
+            start,
+            end,
+            moment,
+            infinite_missing=infinite_missing,
+        )
 
     async def async_count(
         self,
@@ -326,12 +371,26 @@ class HistoryStore:
     ) -> int:
         """How many rows async_query would yield for the same arguments."""
         moment = int(time.time()) if now is None else now
-        return await self._worker.async_run(
-            lambda db: queries.count(
-                db, self._days, server_id, tier, start, end, moment
-            )
+        days = self._days
+        return await self._reader.async_run(
+            lambda db: queries.count(db, days, server_id, tier, start, end, moment)
         )
 
     async def async_latest_ts(self, server_id: str) -> int | None:
         """Newest raw sample of a server; without raw rows, its newest bucket start; else None."""
-        return await self._worker.async_run(lambda db: newest_ts(db, server_id))
+        return await self._reader.async_run(lambda db: newest_ts(db, server_id))
+
+
+def _same(rows: list[Row]) -> list[Row]:
+    return rows
+
+
+def _read_batch[T](
+    db: sqlite3.Connection,
+    window: WindowReader,
+    size: int,
+    read: Callable[[list[Row]], T],
+) -> T | None:
+    """`read` of the window's next batch; None when it has no rows left."""
+    rows = window.batch(db, size)
+    return read(rows) if rows else None
