@@ -248,9 +248,13 @@ async def test_prometheus_already_added_is_a_form_error(
 
 
 async def test_node_server_ids_avoid_those_in_use(
-    hass: HomeAssistant, mock_prometheus: MagicMock
+    hass: HomeAssistant, mock_prometheus: MagicMock, mock_client: MagicMock
 ) -> None:
-    """A node named like an existing server gets the next free id."""
+    """A node named like an existing server gets the next free id.
+
+    The existing server's entry is set up with the integration (since 2026.10 as well), so its
+    agent is the mock one.
+    """
     make_entry(server_id="alpha", host="10.9.9.9").add_to_hass(hass)
     flow_id = await _start(hass)
     await hass.config_entries.flow.async_configure(flow_id, URL_INPUT)

@@ -58,6 +58,8 @@ class Past:
         """Request number → the error it raises (once)."""
         self.hold_at: int | None = None
         self.held = asyncio.Event()
+        self.raised = asyncio.Event()
+        """Set when a request raised its error from `fail`."""
         client.async_oldest.side_effect = self.oldest
         client.async_import_chunk.side_effect = self.chunk
 
@@ -82,6 +84,7 @@ class Past:
                 asyncio.Event().wait()
             )  # until the entry unloads and cancels the import
         if (error := self.fail.pop(number, None)) is not None:
+            self.raised.set()
             raise error
         self.requests.append((instance, chunk))
         assert step == 60 and window == 60 and "cpu_percent" in fields
@@ -264,6 +267,8 @@ async def test_the_import_waits_for_the_server(
     past = Past(mock_prometheus)
     past.fail = {3: CannotConnect("refused")}
     await async_add_prometheus(hass, freezer, _entry("alpha"))
+    # The import runs in the background: wait until the server has failed it.
+    await asyncio.wait_for(past.raised.wait(), 10)
     await hass.async_block_till_done()
     assert len(past.requests) == 3
     await async_next_poll(hass, freezer)

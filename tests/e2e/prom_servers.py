@@ -15,6 +15,7 @@ Importable without pytest (the scale benchmark uses it): `require()` imports pyt
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class MetricsServer:
     scrape_timeout: str = "1s"
     extra_args: Sequence[str] = ()
     """More command-line flags (basic auth)."""
+    login: tuple[str, str] | None = None
+    """The basic-auth user and password those flags set: start() waits for a query with them."""
     port: int = field(default_factory=free_port)
     data_dir: Path = field(
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="homelab-tsdb-"))
@@ -247,9 +250,8 @@ class MetricsServer:
             try:
                 self.query("vector(1)")
                 return self
-            except urllib.error.HTTPError as err:
-                if err.code == 401:
-                    return self  # up, behind basic auth
+            except urllib.error.HTTPError:
+                # 401 before the login is checked, 503 while the TSDB opens (Prometheus 3).
                 time.sleep(0.1)
             except (urllib.error.URLError, OSError, ValueError):
                 time.sleep(0.1)
@@ -277,8 +279,13 @@ class MetricsServer:
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         """The server's own answer to an instant query (to wait for data)."""
         params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
+        )
+        if self.login is not None:
+            token = base64.b64encode(":".join(self.login).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
             body = json.load(response)
         if body.get("status") != "success":
             raise ValueError(body)
