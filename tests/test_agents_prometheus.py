@@ -46,6 +46,7 @@ from custom_components.homelab_metrics.agents.prometheus import (
 )
 from custom_components.homelab_metrics.agents.promql import (
     FIELDS,
+    POLL_BATCHES,
     cpu_chip_regex,
     field_queries,
     history_stat_queries,
@@ -137,13 +138,15 @@ def test_every_selector_names_the_instance() -> None:
 
 def test_poll_query_count_does_not_grow_with_nodes() -> None:
     """One query per batch; a small selection filters on the server, a large one does not."""
-    assert len(poll_queries(60)) == 1
+    assert len(poll_queries(60)) == len(POLL_BATCHES) == 2
+    asked = sorted(part for group in POLL_BATCHES for part in group)
+    assert asked == sorted(("up", *FIELDS))  # every field once
     assert len(poll_queries(60, batches=[["up"], ["cpu_percent", "boot_time"]])) == 2
     few = poll_queries(60, instances=["a:9100", "b.lan:9100"])
     assert 'instance=~"a:9100|b\\\\.lan:9100"' in few[0]
     many = poll_queries(60, instances=[f"n{i}:9100" for i in range(500)])
     assert many == poll_queries(60)
-    assert "(?!)" in poll_queries(60, instances=[])[0]
+    assert all("(?!)" in query for query in poll_queries(60, instances=[]))
 
 
 def test_history_stat_queries() -> None:
