@@ -344,6 +344,7 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         )
         self.scan_interval = _scan_interval(entry)
         """The entry's interval (update_interval is shorter once, see `first_wait`)."""
+        self._first_wait_pending = False
         self.client = client
         self.server_id: str = entry.data[CONF_SERVER_ID]
         self.agent = AgentKind(entry.data[CONF_AGENT])
@@ -415,7 +416,7 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
                 HassJob(self._async_second_reading, cancel_on_shutdown=True),
             )
         else:
-            self.update_interval = first_wait(self.scan_interval, self.server_id)
+            self._wait_once()
 
     async def _async_second_reading(self, _: datetime) -> None:
         """Poll once more; the server's first wait (`first_wait`) then counts from this poll."""
@@ -423,11 +424,13 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
         # Only now: a first wait shorter than SECOND_READING_DELAY would poll before this.
         self.update_interval = first_wait(self.scan_interval, self.server_id)
         await self.async_refresh()
+        # Scheduled by that refresh; the poll it schedules goes back to the scan interval.
+        self._first_wait_pending = True
 
-    async def _handle_refresh_interval(self, _now: datetime | None = None) -> None:
-        """A poll on the interval: from this one on, the whole scan interval apart."""
-        self.update_interval = self.scan_interval
-        await super()._handle_refresh_interval(_now)
+    def _wait_once(self) -> None:
+        """The next poll comes after the server's first wait; the one after it, an interval later."""
+        self.update_interval = first_wait(self.scan_interval, self.server_id)
+        self._first_wait_pending = True
 
     async def async_shutdown(self) -> None:
         """Cancel a pending second reading too (entry unloaded, Home Assistant stopping)."""
@@ -438,6 +441,10 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
 
     async def _async_update_data(self) -> Sample:
         """Fetch one sample; agent errors become Home Assistant's."""
+        if self._first_wait_pending:
+            # The poll after the first wait: the next one comes a whole interval later.
+            self._first_wait_pending = False
+            self.update_interval = self.scan_interval
         try:
             sample = await self.client.async_fetch()
         except AgentError as err:
