@@ -1,6 +1,6 @@
 """Cost per poll at scale: a real Home Assistant polling many servers on fake agents.
 
-Usage: .venv/bin/python benchmarks/scale.py [--servers 200] [--minutes 3] [--recorder]
+Usage: .venv/bin/python benchmarks/scale.py [--servers 200] [--minutes 3] [--recorder] [--apart]
 
 Set-up (not measured): a fleet of fake agents on loopback (tests/e2e/fleet.py; every other one
 Glances, the rest node_exporter, both replaying captured payloads with moving counters), `hass -c`
@@ -11,8 +11,11 @@ config flow and set to --interval through the options flow, and polled once.
    option, as in the UI: the entries reload, poll once while setting up, then never again). After
    --settle seconds, Home Assistant's CPU time is read over --baseline seconds. Everything else is
    there: entities, the history store and its timers, the probe.
-2. Polling is turned on again (the entries reload), every server polls once, --warmup seconds
-   pass, then the window of --minutes opens.
+2. Polling is turned on again (the entries reload, a few at a time), every server polls once.
+   Then, unless --apart, every entry is reloaded in one call (`homeassistant.reload_config_entry`
+   on every server's device, which Home Assistant runs at once, as when it starts), so that every
+   server polls first in the same second, as after a restart. --warmup seconds pass, then the
+   window of --minutes opens.
 3. In the window, every --slice seconds: Home Assistant's CPU time (/proc/<pid>/stat utime +
    stime, all threads) and the probe's count of polls (ended `_async_update_data` calls).
    CPU per poll = (CPU in the slice - baseline CPU per second x slice) / polls in the slice; the
@@ -94,6 +97,13 @@ async def main(args: argparse.Namespace) -> None:
 
             await run.set_polling(True)
             await run.wait_polled()
+            if not args.apart:
+                await run.hass.rest(
+                    "POST",
+                    "/api/services/homeassistant/reload_config_entry",
+                    {"device_id": list(run.devices.values())},
+                )
+                await run.wait_polled()
             print(
                 f"baseline {idle_rate * 1000:.0f} ms CPU/s; polling again, "
                 f"warming up {args.warmup:.0f} s, then measuring {args.minutes:g} min",
@@ -117,6 +127,7 @@ async def main(args: argparse.Namespace) -> None:
         overall = (cpu - idle_rate * wall) / polls * 1000 if polls else 0.0
         durations = probe["polls"]
         loop = probe["loop"]
+        worst_busy = loop["worst"][0]["busy_ms"] if loop["worst"] else 0.0
         print()
         print(
             f"Scale: {args.servers} servers ({args.servers - glances} node_exporter, "
@@ -167,6 +178,12 @@ async def main(args: argparse.Namespace) -> None:
                         if agent in kinds
                     ),
                     (
+                        "polls under way at a poll's start",
+                        f"p50 {durations['concurrent']['p50']}, p99 "
+                        f"{durations['concurrent']['p99']}, max "
+                        f"{durations['concurrent']['max']} (aligned polls queue on the loop)",
+                    ),
+                    (
                         "history write p50 / p99 / max",
                         f"{probe['store_add']['p50_ms']:.2f} / "
                         f"{probe['store_add']['p99_ms']:.2f} / "
@@ -188,7 +205,15 @@ async def main(args: argparse.Namespace) -> None:
                     ),
                     (
                         "event loop: longest stall, p99",
-                        f"{loop['max_ms']:.1f} ms, {loop['p99_ms']:.2f} ms",
+                        f"{loop['max_ms']:.1f} ms ({worst_busy:.1f} ms of it the loop's "
+                        f"own CPU), {loop['p99_ms']:.2f} ms",
+                    ),
+                    (
+                        "garbage collection from 20 ms",
+                        f"{len(probe['gc_pauses'])}, longest "
+                        f"{max((g['ms'] for g in probe['gc_pauses']), default=0):.0f} ms; "
+                        f"gen 2: {probe['gc']['2']['count']}, max "
+                        f"{probe['gc']['2']['max_ms']:.0f} ms",
                     ),
                     (
                         "RSS idle / start / end",
@@ -243,5 +268,10 @@ if __name__ == "__main__":
     parser.add_argument("--slice", type=float, default=15, help="seconds per slice")
     parser.add_argument(
         "--recorder", action="store_true", help="run Home Assistant's recorder too"
+    )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="skip reloading every entry at once (servers start polling a few at a time)",
     )
     asyncio.run(main(parser.parse_args()))

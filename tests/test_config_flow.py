@@ -399,8 +399,7 @@ async def test_options_flow(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options == {CONF_SCAN_INTERVAL: 15}
-    assert entry.runtime_data.coordinator.update_interval is not None
-    assert entry.runtime_data.coordinator.update_interval.total_seconds() == 15
+    assert entry.runtime_data.coordinator.scan_interval.total_seconds() == 15
 
 
 @pytest.mark.parametrize("seconds", [5, 9.5, 3601, 30.5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 import logging
@@ -28,7 +29,7 @@ from custom_components.homelab_metrics.agents.base import (
     InvalidResponse,
 )
 from custom_components.homelab_metrics.const import DOMAIN
-from custom_components.homelab_metrics.coordinator import server_name
+from custom_components.homelab_metrics.coordinator import first_wait, server_name
 from custom_components.homelab_metrics.history.metrics import Tier
 from custom_components.homelab_metrics.history_manager import get_history
 
@@ -238,16 +239,43 @@ async def test_second_reading_gives_rates_within_seconds(
     assert hass.states.get("sensor.nas_cpu_usage").state == "12.5"
     assert hass.states.get("sensor.nas_network_in").state != STATE_UNAVAILABLE
 
-    # Then the scan interval, counted from the second reading (the coordinator schedules
-    # within a second of it): nothing at 62 s, the next poll by 70 s.
-    freezer.tick(timedelta(seconds=57))
+    # Then the server's share of the interval, counted from the second reading (the
+    # coordinator schedules within a second of it), then the whole interval. The share
+    # itself is checked on the coordinator: timers run on the loop's real clock, so a
+    # margin of a second on the frozen one would not hold on a busy machine.
+    coordinator = mock_entry.runtime_data.coordinator
+    wait = first_wait(timedelta(seconds=60), "nas")
+    assert coordinator.update_interval == wait
+    assert await _polls_after(hass, freezer, mock_client, wait.total_seconds() + 1) == 3
+    assert coordinator.update_interval == timedelta(seconds=60)
+    assert await _polls_after(hass, freezer, mock_client, 55) == 3
+    assert await _polls_after(hass, freezer, mock_client, 6) == 4
+
+
+async def _polls_after(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_client: MagicMock,
+    seconds: float,
+) -> int:
+    """Polls so far, once `seconds` more have passed."""
+    freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-    assert mock_client.async_fetch.await_count == 2
-    freezer.tick(timedelta(seconds=8))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-    assert mock_client.async_fetch.await_count == 3
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return mock_client.async_fetch.await_count
+
+
+def test_first_waits_spread_over_the_interval() -> None:
+    """Servers set up together poll in different seconds of the interval from then on."""
+    interval = timedelta(seconds=10)
+    waits = [first_wait(interval, f"server_{n:03d}") for n in range(200)]
+    assert all(timedelta(seconds=1) <= wait <= interval for wait in waits)
+    assert (
+        first_wait(interval, "server_000") == waits[0]
+    )  # the same for a server each time
+    seconds = Counter(int(wait.total_seconds()) for wait in waits)
+    assert set(seconds) == set(range(1, 10))
+    assert max(seconds.values()) < 50
 
 
 async def test_no_second_reading_when_the_first_has_rates(
@@ -256,11 +284,14 @@ async def test_no_second_reading_when_the_first_has_rates(
     mock_client: MagicMock,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A first poll that already has every rate waits for the scan interval."""
-    freezer.tick(timedelta(seconds=10))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-    assert mock_client.async_fetch.await_count == 1
+    """A first poll that already has every rate waits for the server's share of the interval."""
+    coordinator = init_integration.runtime_data.coordinator
+    wait = first_wait(timedelta(seconds=60), "nas")
+    assert coordinator.update_interval == wait
+    assert await _polls_after(hass, freezer, mock_client, wait.total_seconds() + 1) == 2
+    assert coordinator.update_interval == timedelta(seconds=60)
+    assert await _polls_after(hass, freezer, mock_client, 55) == 2
+    assert await _polls_after(hass, freezer, mock_client, 6) == 3
 
 
 async def test_second_reading_cancelled_on_unload(

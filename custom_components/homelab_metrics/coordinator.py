@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING, Any
+import zlib
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
@@ -218,6 +219,19 @@ def _scan_interval(entry: ConfigEntry) -> timedelta:
     )
 
 
+def first_wait(interval: timedelta, server_id: str) -> timedelta:
+    """The wait before a server's first poll on its interval: a share of it fixed by the server id.
+
+    Core's coordinator schedules each poll a whole number of seconds (plus a fraction of its
+    own) after the previous one ended, so servers set up in the same second (Home Assistant
+    starting) would poll in the same second of every interval for ever, queued on the event
+    loop behind each other. Waiting this share once spreads them over the interval: at least a
+    second, at most the whole interval.
+    """
+    share = zlib.crc32(server_id.encode()) / 2**32
+    return max(interval * share, timedelta(seconds=1))
+
+
 def async_create_client(
     hass: HomeAssistant, agent: AgentKind, data: Mapping[str, Any]
 ) -> AgentClient:
@@ -328,6 +342,9 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
             name=f"{DOMAIN} {entry.title}",
             update_interval=_scan_interval(entry),
         )
+        self.scan_interval = _scan_interval(entry)
+        """The entry's interval (update_interval is shorter once, see `first_wait`)."""
+        self._first_wait_pending = False
         self.client = client
         self.server_id: str = entry.data[CONF_SERVER_ID]
         self.agent = AgentKind(entry.data[CONF_AGENT])
@@ -398,11 +415,22 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
                 SECOND_READING_DELAY,
                 HassJob(self._async_second_reading, cancel_on_shutdown=True),
             )
+        else:
+            self._wait_once()
 
     async def _async_second_reading(self, _: datetime) -> None:
-        """Poll once more; the scan interval then counts from this poll."""
+        """Poll once more; the server's first wait (`first_wait`) then counts from this poll."""
         self._cancel_second_reading = None
+        # Only now: a first wait shorter than SECOND_READING_DELAY would poll before this.
+        self.update_interval = first_wait(self.scan_interval, self.server_id)
         await self.async_refresh()
+        # Scheduled by that refresh; the poll it schedules goes back to the scan interval.
+        self._first_wait_pending = True
+
+    def _wait_once(self) -> None:
+        """The next poll comes after the server's first wait; the one after it, an interval later."""
+        self.update_interval = first_wait(self.scan_interval, self.server_id)
+        self._first_wait_pending = True
 
     async def async_shutdown(self) -> None:
         """Cancel a pending second reading too (entry unloaded, Home Assistant stopping)."""
@@ -413,6 +441,10 @@ class HomelabCoordinator(DataUpdateCoordinator[Sample]):
 
     async def _async_update_data(self) -> Sample:
         """Fetch one sample; agent errors become Home Assistant's."""
+        if self._first_wait_pending:
+            # The poll after the first wait: the next one comes a whole interval later.
+            self._first_wait_pending = False
+            self.update_interval = self.scan_interval
         try:
             sample = await self.client.async_fetch()
         except AgentError as err:

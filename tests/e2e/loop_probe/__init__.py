@@ -12,8 +12,10 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
 - Garbage collection: every collection's duration, by generation (gc.callbacks), and the time of
   those from 20 ms on.
 - Polls: the duration and outcome of each `HomelabCoordinator._async_update_data` (fetch, parse and
-  history write, as the coordinator's own "Finished fetching" debug line measures it), by server.
-- History writes: `HistoryStore.async_add` as the coordinator awaits it (queue, worker, hand-back)
+  history write, as the coordinator's own "Finished fetching" debug line measures it), by server;
+  and how many polls were already under way when each started (polls that start together queue
+  on the loop, which is what their p99 measures).
+- History writes: `HistoryStore.async_add_each` as the coordinator awaits it (queue, worker, hand-back)
   and `history.writes.insert` on the worker thread (the SQLite transaction alone).
 - Where a poll's CPU goes, for the parts that run without awaiting (so their wall time is their
   time on the loop): `node_exporter.parse_metrics`, `GlancesClient._sample` and the
@@ -113,6 +115,8 @@ class Probe:
         self._lock = threading.Lock()
         self._gc_started: dict[int, float] = {}
         self._patched = False
+        self.in_flight = 0
+        """Polls under way now (not reset: those under way at a reset end after it)."""
         self.reset()
 
     def reset(self) -> None:
@@ -129,6 +133,8 @@ class Probe:
             # also in a thread that holds the lock (a deadlock) or while report() reads.
             self.collections: list[tuple[float, int, float]] = []
             self.polls = Histogram()
+            self.concurrent = Counter[int]()
+            """Polls already under way when a poll started, counted by that number."""
             self.polls_by_agent: dict[str, Histogram] = {}
             self.poll_outcomes: dict[str, list[int]] = {}
             self.store_add = Histogram()
@@ -186,7 +192,8 @@ class Probe:
         coordinator_class._async_update_data = self._timed_poll(
             coordinator_class._async_update_data
         )
-        store_class.async_add = self._timed_add(store_class.async_add)
+        # The coordinators write through async_add_each (async_add calls it: timed once).
+        store_class.async_add_each = self._timed_add(store_class.async_add_each)
         if (writes := sys.modules.get(WRITES)) is not None:
             # The store calls writes.insert through the module, on its worker thread.
             writes.insert = self._timed_insert(writes.insert)
@@ -233,11 +240,14 @@ class Probe:
         async def timed(coordinator: Any) -> Any:
             start = time.perf_counter()
             ok = False
+            probe.concurrent[probe.in_flight] += 1
+            probe.in_flight += 1
             try:
                 result = await update(coordinator)
                 ok = True
                 return result
             finally:
+                probe.in_flight -= 1
                 elapsed = time.perf_counter() - start
                 probe.polls.add(elapsed)
                 agent = str(coordinator.agent)
@@ -321,6 +331,7 @@ class Probe:
                     "by_agent": {
                         agent: h.summary() for agent, h in self.polls_by_agent.items()
                     },
+                    "concurrent": _percentiles(self.concurrent),
                 },
                 "store_add": self.store_add.summary(),
                 "store_insert": self.store_insert.summary(),
@@ -330,6 +341,20 @@ class Probe:
                     for name, start, elapsed in self.long_calls
                 ],
             }
+
+
+def _percentiles(counts: Counter[int]) -> dict[str, int]:
+    """p50, p99 and max of counted integers (0 when none)."""
+    n = sum(counts.values())
+    out = {"p50": 0, "p99": 0, "max": max(counts, default=0)}
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        seen = 0
+        for key in sorted(counts):
+            seen += counts[key]
+            if seen > q * (n - 1):
+                out[name] = key
+                break
+    return out
 
 
 class ProbeView(HomeAssistantView):
