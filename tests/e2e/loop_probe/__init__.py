@@ -13,8 +13,8 @@ links it into the test configuration and `loop_probe:` in configuration.yaml set
   those from 20 ms on.
 - Polls: the duration and outcome of each `HomelabCoordinator._async_update_data` (fetch, parse and
   history write, as the coordinator's own "Finished fetching" debug line measures it), by server.
-- History writes: `HistoryStore.async_add` as the coordinator awaits it (queue, worker, hand-back)
-  and `history.writes.insert` on the worker thread (the SQLite transaction alone).
+- History writes: `HistoryStore.async_add` or `async_add_each` as the coordinator awaits it (queue,
+  worker, hand-back) and `history.writes.insert` on the worker thread (the SQLite transaction alone).
 - Where a poll's CPU goes, for the parts that run without awaiting (so their wall time is their
   time on the loop): `node_exporter.parse_metrics`, `GlancesClient._sample` and the
   coordinator's `async_update_listeners` (every entity of the server writing its state); each
@@ -187,6 +187,8 @@ class Probe:
             coordinator_class._async_update_data
         )
         store_class.async_add = self._timed_add(store_class.async_add)
+        # A coordinator writes its polls with one call (all of a Prometheus server's nodes).
+        store_class.async_add_each = self._timed_add(store_class.async_add_each)
         if (writes := sys.modules.get(WRITES)) is not None:
             # The store calls writes.insert through the module, on its worker thread.
             writes.insert = self._timed_insert(writes.insert)
