@@ -331,14 +331,25 @@ class HistoryStore:
         """A file of the rows async_query would yield, in chunks formatted on the reader thread.
 
         The formatter gets missing values as infinity, which the export writers write as missing.
+        The reader formats the next chunk while the caller sends the one it was handed.
         """
         window = self._window(server_id, tier, start, end, now, infinite_missing=True)
-        first = True
-        while first or not window.done:
-            yield await self._reader.async_run(
-                partial(window.chunk, formatter=formatter, first=first)
-            )
-            first = False
+        pending = self._reader.start(
+            partial(window.chunk, formatter=formatter, first=True)
+        )
+        try:
+            while True:
+                chunk = await pending
+                if window.done:
+                    yield chunk
+                    return
+                pending = self._reader.start(
+                    partial(window.chunk, formatter=formatter, first=False)
+                )
+                yield chunk
+        finally:
+            # A caller that stops early: a chunk not started yet is not formatted at all.
+            pending.cancel()
 
     def _window(
         self,

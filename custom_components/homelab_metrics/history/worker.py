@@ -65,10 +65,14 @@ class Worker:
 
     async def async_run[T](self, job: Job[T]) -> T:
         """Run job(connection) on the thread and wait for it without blocking the loop."""
+        return await self.start(job)
+
+    def start[T](self, job: Job[T]) -> asyncio.Future[T]:
+        """Queue job(connection) and return its outcome to await; cancelling it skips a job not started."""
         if self.closed:
             raise StoreClosedError("history store is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, job, True)
+        return loop.run_in_executor(self._executor, self._run, job, True)
 
     def post(self, job: Job[object]) -> None:
         """Queue a job nobody waits for; it runs in order with the others, a failure is logged."""
