@@ -6,6 +6,7 @@ scraping a node_exporter and a closed port; the live comparison is in tests/e2e.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
 import json
@@ -624,6 +625,32 @@ async def test_refused_credentials(status: int) -> None:
                 await client.async_test()
             with pytest.raises(InvalidAuth):
                 await client.async_poll(60)
+
+
+async def test_a_failed_query_leaves_no_request_behind() -> None:
+    """A poll that fails on one query returns only once the other query has ended too.
+
+    Left running, the other request would outlive the poll (on Python 3.14 a server closed under
+    it raised in the event loop).
+    """
+    ended: list[str] = []
+
+    async def query(promql: str, at: float | None, **_: Any) -> list[Any]:
+        if promql == first:
+            raise InvalidAuth("refused")
+        await asyncio.sleep(0.05)
+        ended.append(promql)
+        return []
+
+    async with aiohttp.ClientSession() as session:
+        client = PrometheusClient(
+            session, PrometheusConfig(url="http://127.0.0.1:9"), clock=lambda: NOW
+        )
+        first, second = poll_queries(60)
+        client.async_query = query  # type: ignore[method-assign]
+        with pytest.raises(InvalidAuth):
+            await client.async_poll(60)
+    assert ended == [second]
 
 
 @pytest.mark.usefixtures("socket_enabled")

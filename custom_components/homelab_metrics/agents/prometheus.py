@@ -669,10 +669,16 @@ class PrometheusClient(HttpAgentClient):
         """
         timestamp = int(self._clock() if at is None else at)
         queries = poll_queries(window, instances, batches)
+        # Every request ends before the poll does, whichever fails first: none is left behind.
         answers = await asyncio.gather(
-            *(self.async_query(q, at, then=vector_entries) for q in queries)
+            *(self.async_query(q, at, then=vector_entries) for q in queries),
+            return_exceptions=True,
         )
-        entries = [entry for answer in answers for entry in answer]
+        entries: list[tuple[Mapping[str, Any], float | None]] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            entries.extend(answer)
         if len(entries) > OFF_LOOP_ENTRIES:
             nodes = await async_off_loop(build_poll, entries, timestamp)
         else:
