@@ -4,7 +4,7 @@ An entry holds servers: the one server its agent runs on, or every chosen node o
 server. Each server has its own `server_id`, device, history and export choice; entities, the
 export button, the action and the views all see a `Server`, whichever coordinator feeds it.
 
-Why one module of about 570 lines: both coordinators share the Server, its naming, the outage
+Why one module of about 600 lines: both coordinators share the Server, its naming, the outage
 log lines and the history write; entities, button, action and views import only this module.
 """
 
