@@ -10,7 +10,7 @@ the options flow is the one other class here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 import ipaddress
 import logging
 import re
@@ -235,6 +235,25 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
                 return "already_configured"
         return None
 
+    async def _async_checked(
+        self,
+        unique_id: str,
+        placeholders: dict[str, str],
+        test: Callable[[], Awaitable[str | None]],
+        *,
+        entry_id: str | None = None,
+    ) -> str | None:
+        """The form error of a duplicate, else of the connection test, else of a duplicate again.
+
+        Another flow may have added the same server while this one was connecting.
+        """
+        error = self._duplicate(unique_id, placeholders, entry_id=entry_id)
+        if error is None:
+            error = await test()
+        if error is None:
+            error = self._duplicate(unique_id, placeholders, entry_id=entry_id)
+        return error
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -257,12 +276,11 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
                 unique_id = _unique_id(data)
-                error = self._duplicate(unique_id, placeholders)
-                if error is None:
-                    error = await self._async_try_connect(agent, data)
-                # Another flow may have added the server while this one connected.
-                if error is None:
-                    error = self._duplicate(unique_id, placeholders)
+                error = await self._async_checked(
+                    unique_id,
+                    placeholders,
+                    lambda: self._async_try_connect(agent, data),
+                )
                 if error is None:
                     # Only now, once the agent answered: a flow that failed and was left open
                     # must not hold the host and port against a new attempt.
@@ -344,11 +362,9 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             data, field, error = _prometheus_data(user_input)
             if error is None:
                 unique_id = _prometheus_unique_id(data[CONF_URL])
-                error = self._duplicate(unique_id, placeholders)
-                if error is None:
-                    error = await self._async_try_prometheus(data)
-                if error is None:
-                    error = self._duplicate(unique_id, placeholders)
+                error = await self._async_checked(
+                    unique_id, placeholders, lambda: self._async_try_prometheus(data)
+                )
                 if error is None and not self.nodes:
                     error = "no_nodes"
                 if error is None:
@@ -433,15 +449,12 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 data = _normalise(agent, {**user_input, CONF_HOST: host})
                 unique_id = _unique_id(data)
-                error = self._duplicate(
-                    unique_id, placeholders, entry_id=entry.entry_id
+                error = await self._async_checked(
+                    unique_id,
+                    placeholders,
+                    lambda: self._async_try_connect(agent, data),
+                    entry_id=entry.entry_id,
                 )
-                if error is None:
-                    error = await self._async_try_connect(agent, data)
-                if error is None:
-                    error = self._duplicate(
-                        unique_id, placeholders, entry_id=entry.entry_id
-                    )
                 if error is None:
                     return self._async_update(
                         entry,
@@ -475,15 +488,12 @@ class HomelabConfigFlow(ConfigFlow, domain=DOMAIN):
             data, field, error = _prometheus_data(user_input)
             if error is None:
                 unique_id = _prometheus_unique_id(data[CONF_URL])
-                error = self._duplicate(
-                    unique_id, placeholders, entry_id=entry.entry_id
+                error = await self._async_checked(
+                    unique_id,
+                    placeholders,
+                    lambda: self._async_try_prometheus(data),
+                    entry_id=entry.entry_id,
                 )
-                if error is None:
-                    error = await self._async_try_prometheus(data)
-                if error is None:
-                    error = self._duplicate(
-                        unique_id, placeholders, entry_id=entry.entry_id
-                    )
                 if error is None:
                     return self._async_update(
                         entry,
