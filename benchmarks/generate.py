@@ -36,6 +36,8 @@ import _path  # noqa: F401
 from custom_components.homelab_metrics.agents.base import Sample
 from custom_components.homelab_metrics.history.metrics import METRICS
 from custom_components.homelab_metrics.history.ranges import DAY, HOUR
+from custom_components.homelab_metrics.history.schema import line_functions
+from custom_components.homelab_metrics.history.sql import AGGREGATE_LINE
 from custom_components.homelab_metrics.history.store import HistoryStore, RollupStats
 
 BATCH = 10_000
@@ -234,6 +236,13 @@ def write_hours(
                 )
                 for ts, samples, metrics in buckets
             ],
+        )
+        # Each row's line, as the rollup writes it.
+        line_functions(conn, _KEYS)
+        conn.execute(
+            f"UPDATE hourly SET line = {AGGREGATE_LINE} "
+            "WHERE server_id = ? AND line = ''",
+            (server_id,),
         )
         # A day ends with its last whole hour (the store's rule for half-hour zones).
         conn.executemany(

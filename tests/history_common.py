@@ -9,6 +9,8 @@ import sqlite3
 from typing import Any
 
 from custom_components.homelab_metrics.history.metrics import METRICS, Tier
+from custom_components.homelab_metrics.history.schema import line_functions
+from custom_components.homelab_metrics.history.sql import AGGREGATE_LINE
 from custom_components.homelab_metrics.history.store import HistoryStore
 
 HOUR = 3600
@@ -63,6 +65,12 @@ def write_buckets(
                 )
                 for ts, samples, stats in buckets
             ],
+        )
+        # Each row's line, as the rollup writes it.
+        line_functions(conn, keys)
+        conn.execute(
+            f"UPDATE {tier.value} SET line = {AGGREGATE_LINE} WHERE server_id = ?",
+            (server,),
         )
 
 

@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.homelab_metrics.agents.base import Sample
-from custom_components.homelab_metrics.history import schema
+from custom_components.homelab_metrics.history import schema, text
 from custom_components.homelab_metrics.history.metrics import (
     AGGREGATE_COLUMNS,
     METRICS,
     RAW_COLUMNS,
     Tier,
 )
+from custom_components.homelab_metrics.history.sql import AGG_SELECT
 from custom_components.homelab_metrics.history.store import (
     SCHEMA_VERSION,
     THREAD_NAME,
@@ -245,9 +246,10 @@ async def test_migration_from_empty_file(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(raw)")]
-        assert columns == ["server_id", "ts", *(m.key for m in METRICS)]
+        assert columns == ["server_id", "ts", *(m.key for m in METRICS), "line"]
         hourly = {row[1] for row in conn.execute("PRAGMA table_info(hourly)")}
         assert {f"{m.key}_{s}" for m in METRICS for s in schema.STATS} <= hourly
+        assert "line" in hourly
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -299,23 +301,40 @@ async def test_newer_version_file_is_left_untouched(
 def test_migration_step_adds_a_metric_and_keeps_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A version-1 file with rows goes through an added step; old rows read the new metric as missing."""
+    """A version-1 file with rows gets its lines, then an added metric: old rows read it as missing."""
     conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
     assert schema.migrate(conn) == 0
     conn.execute("INSERT INTO raw (server_id, ts, cpu_percent) VALUES ('a', 1, 5.0)")
+    conn.execute(
+        f"INSERT INTO hourly (server_id, ts, {AGG_SELECT}) VALUES ('a', 0, "
+        f"{', '.join(['2.5', '1', '4', '3', *['NULL', 'NULL', 'NULL', '0'] * 6])}, 3)"
+    )
+    keys = [m.key for m in METRICS]
     monkeypatch.setattr(
-        schema, "MIGRATIONS", [*schema.MIGRATIONS, schema.add_metric("fan_rpm")]
+        schema,
+        "MIGRATIONS",
+        [
+            schema.MIGRATIONS[0],
+            schema._add_lines_v2,
+            schema.add_metric("fan_rpm", [*keys, "fan_rpm"]),
+        ],
     )
     assert schema.migrate(conn) == 1
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert conn.execute("SELECT cpu_percent, fan_rpm FROM raw").fetchall() == [
-        (5.0, None)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    sep = text.SEPARATORS
+    assert conn.execute("SELECT cpu_percent, fan_rpm, line FROM raw").fetchall() == [
+        (5.0, None, "5.000" + sep[:7])
     ]
+    # avg, min, max of cpu, nothing for the other metrics and fan_rpm, then samples.
+    assert conn.execute("SELECT line FROM hourly").fetchone()[0] == (
+        "2.500" + sep[0] + "1.000" + sep[1] + "4.000" + sep[2:24] + "3"
+    )
     for name in ("hourly", "daily"):
         cols = {row[1]: row[2] for row in conn.execute(f"PRAGMA table_info({name})")}
         assert cols["fan_rpm_avg"] == "REAL"
         assert cols["fan_rpm_n"] == "INTEGER"
-    assert schema.migrate(conn) == 2  # nothing left to do
+    assert schema.migrate(conn) == 3  # nothing left to do
 
     # A failing step leaves the version where it was.
     def broken(c: sqlite3.Connection) -> None:
@@ -325,7 +344,7 @@ def test_migration_step_adds_a_metric_and_keeps_rows(
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
     with pytest.raises(sqlite3.OperationalError, match="step failed"):
         schema.migrate(conn)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert "half_done" not in {row[1] for row in conn.execute("PRAGMA table_info(raw)")}
     conn.close()
 

@@ -10,46 +10,25 @@ from math import isfinite
 import re
 from typing import Any, Protocol
 
-from ..history.metrics import METRICS, Tier, columns_for
+from ..history.metrics import Tier, columns_for
+from ..history.queries import LineFormat
+from ..history.text import SEPARATORS, tier_whole, tier_writer
 from .choices import FORMATS, ExportFormat
 
 type Row = tuple[Any, ...]
 """One history row in `columns_for(tier)` order: epoch seconds, then the values."""
 
 
-_INTEGER_COLUMNS = frozenset(
-    {
-        "samples",
-        *(
-            column
-            for m in METRICS
-            if m.key.endswith("_bytes_per_second")
-            for column in (m.key, *(f"{m.prefix}_{s}" for s in ("avg", "min", "max")))
-        ),
-    }
-)
-"""Byte rates and sample counts are whole numbers; everything else keeps three decimals."""
-
-# "z" turns a value that rounds to -0 into 0; "f" never switches to scientific notation.
-_INTEGER_SPEC = "z.0f"
-_DECIMAL_SPEC = "z.3f"
-_PRINTF = {_INTEGER_SPEC: "%.0f", _DECIMAL_SPEC: "%.3f"}
-"""The same numbers in printf style, without "z" (the writers mend "-0" themselves)."""
-
-
 def _whole(value: float) -> int:
-    """A finite number as `_INTEGER_SPEC` writes it, read back."""
+    """A finite number as a whole-number column writes it, read back."""
     return round(value)
 
 
 def _decimal(value: float) -> float:
-    """A finite number as `_DECIMAL_SPEC` writes it, read back."""
+    """A finite number as a three-decimal column writes it, read back."""
     # round() rounds the stored binary value as format() does; + 0.0 turns -0.0 into 0.0 like "z".
     return round(value, 3) + 0.0
 
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet run a cell as a formula (OWASP CSV injection)."""
 
 _EPOCH_DATE = date(1970, 1, 1)
 _CLOCK_TIMES = tuple(f"T{h:02}:{m:02}:" for h in range(24) for m in range(60))
@@ -129,9 +108,31 @@ class ExportMeta:
     """Epoch seconds."""
 
 
-def neutralise(text: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+def offset_span(tz: tzinfo, start: int, end: int) -> tuple[int, str, int]:
+    """The UTC offset at `start` in seconds, as isoformat spells it, and until when it holds.
+
+    The offset holds up to the returned second (at most `end`). Searched a day at a time, then to
+    the second, so like _Clock this takes no zone to change its offset twice within a day.
+    """
+    first = datetime.fromtimestamp(start, tz)
+    offset = first.utcoffset()
+    if offset is None:
+        return 0, "", end
+    suffix = first.isoformat()[19:]
+    day = start
+    while day < end:
+        last = min(day + 86_400, end) - 1
+        if datetime.fromtimestamp(last, tz).utcoffset() != offset:
+            low, high = day, last
+            while low < high:
+                middle = (low + high) // 2
+                if datetime.fromtimestamp(middle, tz).utcoffset() == offset:
+                    low = middle + 1
+                else:
+                    high = middle
+            return int(offset.total_seconds()), suffix, low
+        day = last + 1
+    return int(offset.total_seconds()), suffix, end
 
 
 class ExportWriter(Protocol):
@@ -146,6 +147,14 @@ class ExportWriter(Protocol):
         """Bytes before the first row."""
         ...
 
+    def line_format(self, start: int, end: int) -> LineFormat:
+        """How SQL writes stored rows from `start` on."""
+        ...
+
+    def write_lines(self, text: bytes, rows: int) -> bytes:
+        """Bytes of rows SQL wrote as `line_format` said."""
+        ...
+
     def write(self, rows: Sequence[Row]) -> bytes:
         """Bytes of some rows (empty when there are none)."""
         ...
@@ -156,23 +165,20 @@ class ExportWriter(Protocol):
 
 
 class _Writer:
-    """Row formatting both writers share.
+    """What both writers share: a row is `before`, its timestamp, `middle`, its line, `after`.
 
-    Rows go through a printf-style template, one call per row (the fastest way CPython formats
-    many numbers). The template writes a value that is not finite as `inf` or `nan` and a value
-    that rounds to zero from below as `-0.000`; the text is mended afterwards, which costs a
-    search of the text when neither occurs. A row the template cannot take at all (a missing
-    value, text, the wrong number of values) is written value by value.
+    The line (history/text.py) is the row's values as the file writes them, with a separator
+    character before each value after the first; `write_lines` turns the separators into the
+    format's own. Stored rows come with their line and timestamp written by SQL; rows of values
+    (buckets computed on the fly, and synchronous callers) get theirs here, the same way.
     """
 
-    _missing: str
-    """How a missing value is written."""
     _before: str
-    """What precedes every value: a comma in CSV, a colon in JSON."""
+    """Before a row's timestamp (for JSON also the comma after the row before)."""
+    _middle: str
+    """Between the timestamp (with its UTC offset) and the line."""
     _after: str
-    """What can follow a value."""
-    _separator: str
-    """What goes between two rows."""
+    """After the line."""
 
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
         self.columns = columns_for(tier)
@@ -180,116 +186,63 @@ class _Writer:
         self._rows = 0
         self.timestamp = _Clock(meta.timezone)
         """ISO 8601 text of epoch seconds, with the export's offset."""
-        self._specs = tuple(
-            _INTEGER_SPEC if column in _INTEGER_COLUMNS else _DECIMAL_SPEC
-            for column in self.columns[1:]
-        )
-        self._template = ""
-        before, after = re.escape(self._before), re.escape(self._after)
-        self._non_finite = re.compile(f"{before}(?:-?inf|nan)")
-        self._negative_zero = re.compile(f"{before}-(0(?:\\.0+)?)(?=[{after}])")
+        self._line = tier_writer(tier)
 
     @property
     def rows(self) -> int:
         """Rows written so far."""
         return self._rows
 
-    def _format(self, rows: Sequence[Row]) -> str:
-        """The rows as text: through the template in one pass, or row by row if one fails it."""
-        template, timestamp = self._template, self.timestamp
-        self._rows += len(rows)
-        try:
-            texts = [template % (timestamp(row[0]), *row[1:]) for row in rows]
-        except (TypeError, ValueError, OverflowError):
-            return self._separator.join([self._one(row) for row in rows])
-        return self._mend(self._separator.join(texts))
+    def line_format(self, start: int, end: int) -> LineFormat:
+        """How SQL writes stored rows from `start` on, while the time zone's offset holds."""
+        offset, suffix, until = offset_span(self.meta.timezone, start, end)
+        return LineFormat(
+            before=self._before,
+            offset=offset,
+            middle=suffix + self._middle,
+            after=self._after,
+            until=until,
+        )
 
-    def _one(self, row: Row) -> str:
-        try:
-            text = self._template % (self.timestamp(row[0]), *row[1:])
-        except (TypeError, ValueError, OverflowError):
-            return self._slow(row)
-        return self._mend(text)
+    def write(self, rows: Sequence[Row]) -> bytes:
+        """Bytes of rows of values; a row of the wrong width is a ValueError."""
+        timestamp, line = self.timestamp, self._line
+        before, middle, after = self._before, self._middle, self._after
+        made = "".join(
+            [
+                f"{before}{timestamp(row[0])}{middle}{line(*row[1:])}{after}"
+                for row in rows
+            ]
+        )
+        return self.write_lines(made.encode(), len(rows))
 
-    def _mend(self, text: str) -> str:
-        """Template output as `format` with the "z" option writes it, missing for non-finite."""
-        if "inf" in text or "nan" in text:
-            text = self._non_finite.sub(self._before + self._missing, text)
-        if self._before + "-0" in text:
-            text = self._negative_zero.sub(self._before + r"\1", text)
-        return text
-
-    def _slow(self, row: Row) -> str:
-        """A row the template cannot take."""
-        raise NotImplementedError
-
-    def _fields(self, row: Row) -> list[str]:
-        """Each value of a row as text, for rows the one-call template cannot take."""
-        if len(row) != len(self.columns):
-            raise ValueError(
-                f"a row of {len(row)} values for {len(self.columns)} columns"
-            )
-        fields: list[str] = []
-        for value, spec in zip(row[1:], self._specs, strict=True):
-            if isinstance(value, str):
-                fields.append(self._text(value))
-                continue
-            try:
-                fields.append(format(value, spec) if isfinite(value) else self._missing)
-            except (TypeError, ValueError, OverflowError):
-                # None, or something that is not a number: nothing we can write as one.
-                fields.append(self._missing)
-        return fields
-
-    def _text(self, value: str) -> str:
-        """A text value as the format writes it."""
+    def write_lines(self, text: bytes, rows: int) -> bytes:
+        """Bytes of rows SQL wrote as `line_format` said (also what `write` makes)."""
         raise NotImplementedError
 
 
-def _fast(row: Row, width: int) -> bool:
-    """Whether every value is a finite number, so a row's data point is made without checks."""
-    if len(row) != width:
-        return False
-    try:
-        # Any None or text raises; any NaN or infinity makes the sum non-finite. The timestamp,
-        # a whole number, changes neither.
-        return isfinite(sum(row))
-    except (TypeError, OverflowError):
-        return False
+_CSV_TABLE = bytes.maketrans(
+    (" " + SEPARATORS).encode(), ("T" + "," * len(SEPARATORS)).encode()
+)
+"""SQLite's space between date and time becomes ISO's "T"; every separator a comma."""
+_SPACE_TO_T = bytes.maketrans(b" ", b"T")
 
 
 class CsvExportWriter(_Writer):
     """A header row, then one line per row; missing values are empty cells."""
 
-    _missing = ""
-    _before = ","
-    _after = ",\r"
-    _separator = ""
-
-    def __init__(self, tier: Tier, meta: ExportMeta) -> None:
-        """Prepare the line template once."""
-        super().__init__(tier, meta)
-        self._template = "%s," + ",".join(_PRINTF[s] for s in self._specs) + "\r\n"
-        self._slow_line = ",".join(["{}"] * len(self.columns)) + "\r\n"
+    _before = ""
+    _middle = ","
+    _after = "\r\n"
 
     def start(self) -> bytes:
         """The header row."""
         return (",".join(self.columns) + "\r\n").encode()
 
-    def write(self, rows: Sequence[Row]) -> bytes:
-        """CSV lines of the rows."""
-        return self._format(rows).encode()
-
-    def _slow(self, row: Row) -> str:
-        # Timestamps are ISO text starting with a digit, so they never need neutralising.
-        return self._slow_line.format(self.timestamp(row[0]), *self._fields(row))
-
-    def _text(self, value: str) -> str:
-        """Neutralised, and quoted when it holds a separator, a quote or a line break."""
-        value = neutralise(value)
-        if any(c in value for c in ',"\r\n'):
-            return '"' + value.replace('"', '""') + '"'
-        return value
+    def write_lines(self, text: bytes, rows: int) -> bytes:
+        """CSV lines: each separator becomes a comma (missing values are empty already)."""
+        self._rows += rows
+        return text.translate(_CSV_TABLE)
 
     def finish(self) -> bytes:
         """Nothing follows the last line."""
@@ -299,39 +252,33 @@ class CsvExportWriter(_Writer):
 class JsonExportWriter(_Writer):
     """One JSON object: the export's metadata, then `data_points`, streamed item by item."""
 
-    _missing = "null"
-    _before = ":"
-    _after = ",}"
-    _separator = ","
-
     def __init__(self, tier: Tier, meta: ExportMeta) -> None:
-        """Prepare the item template (keys quoted once)."""
+        """The keys each separator becomes."""
         super().__init__(tier, meta)
         keys = [json.dumps(c) for c in self.columns]
-        literal = [k.replace("%", "%%") for k in keys]
-        self._template = (
-            "{"
-            + ",".join(
-                [
-                    f'{literal[0]}:"%s"',
-                    *(
-                        f"{k}:{_PRINTF[s]}"
-                        for k, s in zip(literal[1:], self._specs, strict=True)
-                    ),
-                ]
-            )
-            + "}"
-        )
-        self._slow_item = (
-            "{{"
-            + ",".join(
-                [f'{_brace(keys[0])}:"{{}}"', *(f"{_brace(k)}:{{}}" for k in keys[1:])]
-            )
-            + "}}"
-        )
+        self._before = ",{" + keys[0] + ':"'
+        self._middle = '",' + keys[1] + ":"
+        self._after = "}"
+        self._keys = [
+            (separator.encode(), f",{key}:".encode())
+            for separator, key in zip(SEPARATORS, keys[2:], strict=False)
+        ]
         self._readers = tuple(
-            _whole if spec == _INTEGER_SPEC else _decimal for spec in self._specs
+            _whole if whole else _decimal for whole in tier_whole(tier)
         )
+
+    def write_lines(self, text: bytes, rows: int) -> bytes:
+        """Data points: each separator becomes the next key, an empty value null."""
+        text = text.translate(_SPACE_TO_T)
+        for separator, key in self._keys:
+            text = text.replace(separator, key)
+        # A value is missing where a key is followed by the next key or the item's end.
+        text = text.replace(b'":,', b'":null,').replace(b'":}', b'":null}')
+        if not self._rows:
+            # The first item has no item before it to be separated from.
+            text = text[1:]
+        self._rows += rows
+        return text
 
     def data_points(self, rows: Iterable[Row]) -> list[dict[str, Any]]:
         """The rows as the data points JSON reads back from this writer's file, without the text.
@@ -359,9 +306,6 @@ class JsonExportWriter(_Writer):
             )
         values: list[Any] = []
         for value, read in zip(row[1:], self._readers, strict=True):
-            if isinstance(value, str):
-                values.append(value)
-                continue
             try:
                 values.append(read(value) if isfinite(value) else None)
             except (TypeError, ValueError, OverflowError):
@@ -387,29 +331,21 @@ class JsonExportWriter(_Writer):
             # A lone surrogate in a name cannot be UTF-8; JSON can still escape it.
             return (json.dumps(head)[:-1] + ',"data_points":[').encode()
 
-    def write(self, rows: Sequence[Row]) -> bytes:
-        """Data points of the rows, comma-separated from the ones before."""
-        if not rows:
-            return b""
-        before = self._rows
-        text = self._format(rows)
-        return ("," + text if before else text).encode()
-
-    def _slow(self, row: Row) -> str:
-        return self._slow_item.format(self.timestamp(row[0]), *self._fields(row))
-
-    def _text(self, value: str) -> str:
-        """A JSON string (ASCII, so any text encodes)."""
-        return json.dumps(value)
-
     def finish(self) -> bytes:
         """Close data_points and the object."""
         return b"]}\n"
 
 
-def _brace(text: str) -> str:
-    """Text placed literally in a str.format template."""
-    return text.replace("{", "{{").replace("}", "}}")
+def _fast(row: Row, width: int) -> bool:
+    """Whether every value is a finite number, so a row's data point is made without checks."""
+    if len(row) != width:
+        return False
+    try:
+        # Any None or text raises; any NaN or infinity makes the sum non-finite. The timestamp,
+        # a whole number, changes neither.
+        return isfinite(sum(row))
+    except (TypeError, OverflowError):
+        return False
 
 
 def make_writer(fmt: ExportFormat, tier: Tier, meta: ExportMeta) -> ExportWriter:

@@ -14,7 +14,14 @@ import logging
 from pathlib import Path
 import sqlite3
 
-from .schema import SCHEMA_VERSION, SchemaTooNewError, check_columns, migrate
+from .schema import (
+    SCHEMA_VERSION,
+    SchemaTooNewError,
+    check_columns,
+    line_functions,
+    migrate,
+)
+from .sql import KEYS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +80,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         _quick_check(conn)
         migrate(conn)
         check_columns(conn)
+        # For the rollup, which writes the line of each bucket it computes.
+        line_functions(conn, KEYS)
     except BaseException:
         conn.close()
         raise

@@ -6,10 +6,11 @@ two run side by side, so a poll's write never waits behind an export and an expo
 behind a rollup. Each reader call ends its statements before it returns, so no read transaction
 stays open while a slow client takes its time and the WAL can still be checkpointed.
 
-Rows are read and formatted in steps of STEP rows, with the GIL let go between steps: the reader
-thread runs Python (building rows, formatting them), and a thread that never lets go of the GIL
-makes the event loop and the writer wait up to the interpreter's switch interval each time they
-want it.
+Rows are read in steps of STEP rows, with the GIL let go between steps: the reader thread runs
+Python (building rows), and a thread that never lets go of the GIL makes the event loop and the
+writer wait up to the interpreter's switch interval each time they want it. Exports read no rows
+at all: SQLite writes each stored row's `line` (text.py) behind its timestamp, many rows to one
+text, while the thread waits without the GIL; only the buckets computed on the fly are Python's.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from typing import Protocol
 from . import queries
 from .days import LocalDays
 from .metrics import Tier
+from .queries import LineFormat
 from .sql import Row
 
 STEP = 250
-"""Rows read and formatted between two chances for other threads to take the GIL (about 1 ms)."""
+"""Rows read between two chances for other threads to take the GIL (about 1 ms)."""
+
+LINES_STEP = 500
+"""Stored rows an export asks SQLite for at a time (up to about 300 kB of text)."""
 
 CHUNK_BYTES = 256 * 1024
 """An export's bytes are handed to the event loop in chunks of about this size."""
@@ -48,8 +53,16 @@ class Formatter(Protocol):
         """Bytes before the first row."""
         ...
 
+    def line_format(self, start: int, end: int) -> LineFormat:
+        """How SQL writes stored rows from `start` on (its `until` at most `end`)."""
+        ...
+
+    def write_lines(self, text: bytes, rows: int) -> bytes:
+        """Bytes of rows SQL wrote as `line_format` said."""
+        ...
+
     def write(self, rows: list[Row]) -> bytes:
-        """Bytes of some rows."""
+        """Bytes of some rows of values (buckets computed on the fly)."""
         ...
 
     def finish(self) -> bytes:
@@ -72,17 +85,14 @@ class WindowReader:
         start: int,
         end: int,
         now: int,
-        *,
-        infinite_missing: bool = False,
     ) -> None:
-        """Nothing is read until the first call; missing values as None, or infinity (exports)."""
+        """Nothing is read until the first call."""
         self._days = days
         self._server_id = server_id
         self._tier = tier
         self._start = start
         self._end = end
         self._now = now
-        self._infinite_missing = infinite_missing
         self._fresh: dict[int, Row] | None = None
         self._read_all = False
         self._held: list[Row] = []
@@ -99,18 +109,6 @@ class WindowReader:
         rows, self._held = self._held[:size], self._held[size:]
         return rows
 
-    def chunk(self, db: sqlite3.Connection, formatter: Formatter, first: bool) -> bytes:
-        """The next CHUNK_BYTES or so of a file: its start on the first call, its end on the last."""
-        parts = [formatter.start()] if first else []
-        size = 0
-        while not self._read_all and size < CHUNK_BYTES:
-            if rows := self._step(db):
-                parts.append(part := formatter.write(rows))
-                size += len(part)
-        if self._read_all:
-            parts.append(formatter.finish())
-        return b"".join(parts)
-
     def _step(self, db: sqlite3.Connection) -> list[Row]:
         """Up to STEP stored rows, computed buckets in their place; then other threads may run."""
         if self._fresh is None:
@@ -122,7 +120,6 @@ class WindowReader:
             self._start,
             self._end,
             STEP,
-            infinite_missing=self._infinite_missing,
         )
         full = len(rows) == STEP
         if full:
@@ -139,9 +136,7 @@ class WindowReader:
 
     def _computed(self, db: sqlite3.Connection) -> dict[int, Row]:
         """The window's buckets computed from the finer tier, by start, as stored rows read."""
-        if self._tier is Tier.RAW:
-            return {}
-        computed = queries.fresh(
+        return computed(
             db,
             self._days,
             self._server_id,
@@ -150,10 +145,104 @@ class WindowReader:
             self._end,
             self._now,
         )
-        rows = (queries.public(row) for row in computed)
-        if self._infinite_missing:
-            rows = (tuple(_INFINITY if v is None else v for v in row) for row in rows)
-        return {row[0]: row for row in rows}
 
 
-_INFINITY = float("inf")
+class FileReader:
+    """An export of one server, tier and window: the file's bytes, a chunk per call.
+
+    Stored rows come from SQL as text (`queries.lines`), in runs that end where the time zone's
+    offset changes and where a computed bucket takes a stored row's place.
+    """
+
+    def __init__(
+        self,
+        days: LocalDays,
+        server_id: str,
+        tier: Tier,
+        start: int,
+        end: int,
+        now: int,
+        formatter: Formatter,
+    ) -> None:
+        """Nothing is read until the first call."""
+        self._days = days
+        self._server_id = server_id
+        self._tier = tier
+        self._start = start
+        self._end = end
+        self._now = now
+        self._formatter = formatter
+        self._computed: list[tuple[int, Row]] | None = None
+        self._format: LineFormat | None = None
+        self._started = False
+        self.done = False
+
+    def chunk(self, db: sqlite3.Connection) -> bytes:
+        """The next CHUNK_BYTES or so of the file: its start on the first call, its end on the last."""
+        parts = []
+        if not self._started:
+            self._started = True
+            parts.append(self._formatter.start())
+        size = 0
+        while not self.done and size < CHUNK_BYTES:
+            part = self._step(db)
+            parts.append(part)
+            size += len(part)
+        if self.done:
+            parts.append(self._formatter.finish())
+        return b"".join(parts)
+
+    def _step(self, db: sqlite3.Connection) -> bytes:
+        """Up to LINES_STEP stored rows, or the stored rows up to a computed bucket and it."""
+        formatter = self._formatter
+        if self._computed is None:
+            fresh = computed(
+                db,
+                self._days,
+                self._server_id,
+                self._tier,
+                self._start,
+                self._end,
+                self._now,
+            )
+            self._computed = sorted(fresh.items(), reverse=True)
+        if self._format is None or self._start >= self._format.until:
+            self._format = formatter.line_format(self._start, self._end)
+        due = self._computed[-1][0] if self._computed else self._end
+        stop = min(self._format.until, due, self._end)
+        text, rows, last = queries.lines(
+            db,
+            self._server_id,
+            self._tier,
+            self._start,
+            stop,
+            LINES_STEP,
+            self._format,
+        )
+        part = formatter.write_lines(text, rows) if rows else b""
+        if rows == LINES_STEP:
+            self._start = last + 1
+            return part
+        self._start = stop
+        if stop == due and self._computed:
+            # The computed bucket takes the place of a stored row of the same start.
+            part += formatter.write([self._computed.pop()[1]])
+            self._start = due + 1
+        self.done = self._start >= self._end and not self._computed
+        return part
+
+
+def computed(
+    db: sqlite3.Connection,
+    days: LocalDays,
+    server_id: str,
+    tier: Tier,
+    start: int,
+    end: int,
+    now: int,
+) -> dict[int, Row]:
+    """Buckets of [start, end) computed from the finer tier, by start, as stored rows read."""
+    if tier is Tier.RAW:
+        return {}
+    rows = queries.fresh(db, days, server_id, tier, start, end, now)
+    return {row[0]: queries.public(row) for row in rows}

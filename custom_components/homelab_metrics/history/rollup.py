@@ -25,6 +25,7 @@ from .metrics import Tier
 from .ranges import HOUR, RETENTION_SECONDS
 from .sql import (
     AGG_SELECT,
+    AGGREGATE_LINE,
     HOURLY_WEIGHTED,
     RAW_AGG,
     TIERS,
@@ -86,6 +87,11 @@ def rollup(db: sqlite3.Connection, now: int) -> RollupStats:
             {"hour": HOUR, "now": now},
         ).rowcount
         db.execute(
+            f"UPDATE hourly SET line = {AGGREGATE_LINE} WHERE (server_id, ts) IN "
+            "(SELECT server_id, ts FROM dirty_hours WHERE ts + :hour <= :now)",
+            {"hour": HOUR, "now": now},
+        )
+        db.execute(
             "DELETE FROM dirty_hours WHERE ts + :hour <= :now",
             {"hour": HOUR, "now": now},
         )
@@ -97,6 +103,11 @@ def rollup(db: sqlite3.Connection, now: int) -> RollupStats:
             "WHERE d.end_ts <= ? GROUP BY d.server_id, d.ts",
             (now,),
         ).rowcount
+        db.execute(
+            f"UPDATE daily SET line = {AGGREGATE_LINE} WHERE (server_id, ts) IN "
+            "(SELECT server_id, ts FROM dirty_days WHERE end_ts <= ?)",
+            (now,),
+        )
         db.execute("DELETE FROM dirty_days WHERE end_ts <= ?", (now,))
         pruned = 0
         for sid, reference in references.items():

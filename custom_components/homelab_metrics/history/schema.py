@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import sqlite3
 
+from . import text
 from .metrics import METRICS
 
 type Migration = Callable[[sqlite3.Connection], None]
@@ -18,6 +19,7 @@ STATS = ("avg", "min", "max", "n")
 """Per-metric columns of the aggregate tables; `n` counts the samples that had the metric."""
 
 AGGREGATE_TABLES = ("hourly", "daily")
+TABLES = ("raw", *AGGREGATE_TABLES)
 
 _V1_KEYS = (
     "cpu_percent",
@@ -65,8 +67,46 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-def add_metric(key: str) -> Migration:
-    """A migration step that adds one metric's columns to every tier (old rows read as missing)."""
+def _add_lines_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: each row's values as exports write them (history/text.py), in `line`."""
+    for table in TABLES:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN line TEXT NOT NULL DEFAULT ''")
+    write_lines(conn, _V1_KEYS)
+
+
+def line_functions(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+    """Give SQL on conn `raw_line(...)` and `aggregate_line(...)`: the line of `keys`' values.
+
+    raw_line takes a raw row's values, aggregate_line avg, min and max per key, then samples.
+    """
+    conn.create_function(
+        "raw_line", len(keys), text.raw_writer(keys), deterministic=True
+    )
+    conn.create_function(
+        "aggregate_line",
+        3 * len(keys) + 1,
+        text.aggregate_writer(keys),
+        deterministic=True,
+    )
+
+
+def write_lines(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
+    """Write the line of every row of every tier anew, from the columns of `keys`."""
+    line_functions(conn, keys)
+    conn.execute(f"UPDATE raw SET line = raw_line({', '.join(keys)})")
+    shown = [f"{key}_{stat}" for key in keys for stat in STATS[:3]]
+    for table in AGGREGATE_TABLES:
+        conn.execute(
+            f"UPDATE {table} SET line = aggregate_line({', '.join(shown)}, samples)"
+        )
+
+
+def add_metric(key: str, keys: Sequence[str]) -> Migration:
+    """A migration step that adds one metric's columns to every tier (old rows read as missing).
+
+    `keys` are the metrics the tables have after the step, in METRICS order: every row's line is
+    written anew with an empty place for the new metric.
+    """
 
     def step(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE raw ADD COLUMN {key} REAL")
@@ -74,14 +114,15 @@ def add_metric(key: str) -> Migration:
             for stat in STATS:
                 kind = "INTEGER NOT NULL DEFAULT 0" if stat == "n" else "REAL"
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {key}_{stat} {kind}")
+        write_lines(conn, keys)
 
     return step
 
 
-MIGRATIONS: list[Migration] = [_create_v1]
+MIGRATIONS: list[Migration] = [_create_v1, _add_lines_v2]
 """MIGRATIONS[n] takes a file from user_version n to n + 1.
 
-Adding a metric: append it to METRICS and append `add_metric("<key>")` here.
+Adding a metric: append it to METRICS and append `add_metric("<key>", <every key after it>)` here.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,13 @@ AGG_COLUMNS = tuple(f"{k}_{stat}" for k in KEYS for stat in STATS)
 AGG_SELECT = ", ".join((*AGG_COLUMNS, "samples"))
 """Every stored aggregate column after the timestamp, in table order."""
 
+AGGREGATE_LINE = (
+    "aggregate_line("
+    + ", ".join(f"{k}_{stat}" for k in KEYS for stat in STATS[:3])
+    + ", samples)"
+)
+"""The line (text.py) of an aggregate row, from its columns (schema.line_functions gives SQL it)."""
+
 RAW_AGG = ", ".join(f"AVG(r.{k}), MIN(r.{k}), MAX(r.{k}), COUNT(r.{k})" for k in KEYS)
 """AGG_COLUMNS (without samples) computed from raw rows `r`."""
 

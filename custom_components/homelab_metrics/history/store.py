@@ -22,7 +22,6 @@ server, so that trade buys a lot of write speed for a very small risk.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from functools import partial
 import logging
 from pathlib import Path
 import sqlite3
@@ -35,7 +34,7 @@ from .clock import ClockGuard, boottime
 from .days import LocalDays
 from .metrics import Tier
 from .opening import open_database
-from .reader import Formatter, WindowReader, open_reader
+from .reader import FileReader, Formatter, WindowReader, open_reader
 from .rollup import RollupStats, rollup
 from .schema import SCHEMA_VERSION
 from .sql import Row, newest_ts
@@ -330,22 +329,18 @@ class HistoryStore:
     ) -> AsyncIterator[bytes]:
         """A file of the rows async_query would yield, in chunks formatted on the reader thread.
 
-        The formatter gets missing values as infinity, which the export writers write as missing.
         The reader formats the next chunk while the caller sends the one it was handed.
         """
-        window = self._window(server_id, tier, start, end, now, infinite_missing=True)
-        pending = self._reader.start(
-            partial(window.chunk, formatter=formatter, first=True)
-        )
+        moment = int(time.time()) if now is None else now
+        file = FileReader(self._days, server_id, tier, start, end, moment, formatter)
+        pending = self._reader.start(file.chunk)
         try:
             while True:
                 chunk = await pending
-                if window.done:
+                if file.done:
                     yield chunk
                     return
-                pending = self._reader.start(
-                    partial(window.chunk, formatter=formatter, first=False)
-                )
+                pending = self._reader.start(file.chunk)
                 yield chunk
         finally:
             # A caller that stops early: a chunk not started yet is not formatted at all.
@@ -358,8 +353,6 @@ class HistoryStore:
         start: int,
         end: int,
         now: int | None,
-        *,
-        infinite_missing: bool = False,
     ) -> WindowReader:
         moment = int(time.time()) if now is None else now
         return WindowReader(
@@ -369,7 +362,6 @@ class HistoryStore:
             start,
             end,
             moment,
-            infinite_missing=infinite_missing,
         )
 
     async def async_count(

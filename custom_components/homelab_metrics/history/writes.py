@@ -11,7 +11,9 @@ import sqlite3
 from typing import Protocol
 
 from ..agents.base import Sample
+from . import text
 from .days import LocalDays
+from .metrics import Tier
 from .ranges import HOUR
 from .sql import AGG_SELECT, KEYS, MARKS, TIERS, transaction
 
@@ -21,17 +23,19 @@ WAL_AUTOCHECKPOINT_PAGES = 1000
 """SQLite's default; turned off while a backup copies the file."""
 
 _INSERT_RAW = (
-    f"INSERT OR REPLACE INTO raw (server_id, ts, {', '.join(KEYS)}) "
-    f"VALUES (?, ?, {', '.join('?' for _ in KEYS)})"
+    f"INSERT OR REPLACE INTO raw (server_id, ts, {', '.join(KEYS)}, line) "
+    f"VALUES (?, ?, {', '.join('?' for _ in KEYS)}, ?)"
 )
+_RAW_LINE = text.tier_writer(Tier.RAW)
 
 type Item = tuple[str, Sample]
 """A sample and the server it belongs to."""
 
 _INSERT_HOURLY = (
-    f"INSERT OR REPLACE INTO hourly (server_id, ts, {AGG_SELECT}) "
-    f"VALUES (?, ?, {', '.join('?' for _ in AGG_SELECT.split(', '))})"
+    f"INSERT OR REPLACE INTO hourly (server_id, ts, {AGG_SELECT}, line) "
+    f"VALUES (?, ?, {', '.join('?' for _ in AGG_SELECT.split(', '))}, ?)"
 )
+_AGGREGATE_LINE = text.tier_writer(Tier.HOURLY)
 
 
 class Stats(Protocol):
@@ -73,11 +77,12 @@ class Hour(Protocol):
 def insert(db: sqlite3.Connection, days: LocalDays, items: Sequence[Item]) -> None:
     """Store samples (a timestamp stored again keeps the newer values) and mark their buckets."""
     hours = {(sid, s.timestamp - s.timestamp % HOUR) for sid, s in items}
+    rows = []
+    for sid, sample in items:
+        values = [getattr(sample, key) for key in KEYS]
+        rows.append((sid, sample.timestamp, *values, _RAW_LINE(*values)))
     with transaction(db):
-        db.executemany(
-            _INSERT_RAW,
-            [(sid, s.timestamp, *(getattr(s, k) for k in KEYS)) for sid, s in items],
-        )
+        db.executemany(_INSERT_RAW, rows)
         db.executemany("INSERT OR IGNORE INTO dirty_hours VALUES (?, ?)", hours)
         db.executemany(
             "INSERT OR IGNORE INTO dirty_days VALUES (?, ?, ?)",
@@ -99,13 +104,17 @@ def insert_hours(
         if hour.timestamp % HOUR or hour.samples < 1:
             raise ValueError(f"not an hour with samples: {hour.timestamp}")
         values: list[float | int | None] = []
+        shown: list[float | int | None] = []
         for key in KEYS:
             stats = hour.fields.get(key)
             if stats is None or stats.count < 1:
                 values += (None, None, None, 0)
+                shown += (None, None, None)
             else:
                 values += (stats.avg, stats.min, stats.max, stats.count)
-        rows.append((server_id, hour.timestamp, *values, hour.samples))
+                shown += (stats.avg, stats.min, stats.max)
+        line = _AGGREGATE_LINE(*shown, hour.samples)
+        rows.append((server_id, hour.timestamp, *values, hour.samples, line))
     with transaction(db):
         db.executemany(_INSERT_HOURLY, rows)
         db.executemany(
