@@ -294,7 +294,8 @@ async def test_a_measured_cpu_answer_is_not_asked_again(glances: FakeGlances) ->
 
 
 async def test_requests_per_poll(glances: FakeGlances) -> None:
-    """Eight plugins a poll; what Glances says about itself once an hour, and after an upgrade."""
+    """Eight plugins a poll (five while the slow ones serve); what Glances says about itself once an
+    hour, and after an upgrade."""
     glances.web_ui = True
     async with aiohttp.ClientSession() as session:
         client, now = make_client(session, glances.port)
@@ -309,7 +310,9 @@ async def test_requests_per_poll(glances: FakeGlances) -> None:
         glances.requests.clear()
         now[0] += 1
         await client.async_fetch()  # an hour after the first poll
-        assert glances.requests == FIRST_POLL
+        # The slow plugins were asked a second before.
+        slow = [f"/api/4/{p}" for p in glances_agent.SLOW_PLUGINS]
+        assert glances.requests == [p for p in FIRST_POLL if p not in slow]
         # A clock that went back does not leave the information stale for an hour more.
         glances.requests.clear()
         now[0] -= 600
@@ -324,6 +327,46 @@ async def test_requests_per_poll(glances: FakeGlances) -> None:
         assert client.info == AgentInfo(
             hostname="vm", agent_version="3.3.1.1", os="Debian GNU/Linux 12"
         )
+
+
+async def test_slow_plugins_are_asked_once_a_minute(glances: FakeGlances) -> None:
+    """Filesystems, swap and uptime: asked by the first poll, then once SLOW_REFRESH has passed;
+    the polls between keep their figures from the last answers (one request in three saved)."""
+    fast = [f"/api/4/{p}" for p in PLUGINS if p not in glances_agent.SLOW_PLUGINS]
+    async with aiohttp.ClientSession() as session:
+        client, now = make_client(session, glances.port)
+        first = await client.async_fetch()
+        assert first.disk_percent is not None
+        assert first.boot_time is not None
+        fs = glances_payload("v4", "fs")
+        for item in fs:
+            item["used"], item["free"] = item["free"], item["used"]
+        glances.overrides["fs"] = (200, fs)
+        for _ in range(5):
+            glances.requests.clear()
+            now[0] += 10
+            sample = await client.async_fetch()
+            assert glances.requests == fast
+            assert (sample.disk_percent, sample.filesystems) == (
+                first.disk_percent,
+                first.filesystems,
+            )
+            assert (sample.swap_percent, sample.boot_time) == (
+                first.swap_percent,
+                first.boot_time,
+            )
+            assert sample.memory_percent is not None
+        glances.requests.clear()
+        now[0] += 10  # SLOW_REFRESH after the first poll
+        sample = await client.async_fetch()
+        assert glances.requests == [f"/api/4/{p}" for p in PLUGINS]
+        assert sample.disk_percent == pytest.approx(100 - first.disk_percent)
+        assert sample.boot_time == first.boot_time
+        # A clock that went back asks them again at once.
+        glances.requests.clear()
+        now[0] -= 30
+        await client.async_fetch()
+        assert glances.requests == [f"/api/4/{p}" for p in PLUGINS]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ The small plugin endpoints are used rather than `/all` (90 kB, mostly process li
 answers without a password, so the data endpoints are the ones that reveal wrong credentials.
 What Glances says about itself (host name, OS, version, web UI) changes only when the server is
 reconfigured or upgraded, so it is asked on the first poll, after an API version change, and then
-once every INFO_REFRESH seconds, not on every poll.
+once every INFO_REFRESH seconds, not on every poll. Filesystems, swap and uptime change slowly, so
+they are asked once every SLOW_REFRESH seconds and their last answers serve the polls between:
+each request costs Home Assistant's event loop about a quarter of a millisecond.
 
 CPU usage: Glances 4 answers each request in a worker thread of its web server, and psutil keeps
 the previous CPU times per thread, so a CPU update that runs on a thread psutil has not seen (a
@@ -59,6 +61,10 @@ from .readings import (
 
 PLUGINS = ("cpu", "mem", "memswap", "fs", "load", "uptime", "network", "sensors")
 """What every poll asks for, in this order (cpu first: its 404 tells the API version)."""
+SLOW_PLUGINS = ("memswap", "fs", "uptime")
+"""Plugins asked once every SLOW_REFRESH seconds; the polls between use their last answers."""
+SLOW_REFRESH = 60.0
+"""Seconds a slow plugin's answer serves: a disk's use or a boot time a minute old is still true."""
 INFO_PLUGINS = {4: ("system", "version"), 3: ("system", "help")}
 """What Glances tells about itself; Glances 3 has no version plugin, its help holds the version."""
 API_VERSIONS = (4, 3)
@@ -264,6 +270,8 @@ class GlancesClient(HttpAgentClient):
     """The boot time last reported and the uptime it came from."""
     _info_read: tuple[int, float] | None = None
     """The API version and the time of the last read of what Glances tells about itself."""
+    _slow: tuple[int, float, dict[str, Any]] | None = None
+    """The API version, time and answers of the last read of SLOW_PLUGINS."""
 
     @property
     def api_version(self) -> int | None:
@@ -311,17 +319,27 @@ class GlancesClient(HttpAgentClient):
             return False
         return reply.status == 200 and reply.content_type.startswith("text/html")
 
-    async def _async_poll(self) -> tuple[int, dict[str, Any]]:
-        """Every plugin, on the remembered API version or the one the server speaks."""
+    async def _async_poll(self) -> tuple[int, dict[str, Any], bool]:
+        """Every plugin, on the remembered API version or the one the server speaks.
+
+        The slow plugins' answers come from the last poll that asked them while they serve;
+        the flag says whether this poll asked them.
+        """
         if self._version is not None:
-            data = await self._async_plugins(self._version, PLUGINS)
-            if data is not None:
-                return self._version, data
+            version = self._version
+            if (slow := self._slow) is not None and (
+                slow[0] == version and 0 <= self._clock() - slow[1] < SLOW_REFRESH
+            ):
+                names = tuple(p for p in PLUGINS if p not in SLOW_PLUGINS)
+                if (data := await self._async_plugins(version, names)) is not None:
+                    return version, {**data, **slow[2]}, False
+            elif (data := await self._async_plugins(version, PLUGINS)) is not None:
+                return version, data, True
         # First poll, or the server was upgraded or downgraded since.
         for version in API_VERSIONS:
             if (data := await self._async_plugins(version, PLUGINS)) is not None:
                 self._version = version
-                return version, data
+                return version, data, True
         self._version = None
         raise InvalidResponse("no Glances API at /api/4 or /api/3")
 
@@ -329,13 +347,15 @@ class GlancesClient(HttpAgentClient):
         """Poll the plugins once; a poll takes at most the configured timeout in all."""
         try:
             async with asyncio.timeout(self._config.timeout):
-                version, data = await self._async_poll()
+                version, data, asked_slow = await self._async_poll()
                 if not isinstance(data["cpu"], dict) and not isinstance(
                     data["mem"], dict
                 ):
                     raise InvalidResponse("Glances sent neither cpu nor mem")
                 # When the counters were read: the rates' interval, whatever follows.
                 now = self._clock()
+                if asked_slow:
+                    self._slow = (version, now, {p: data[p] for p in SLOW_PLUGINS})
                 if cpu_measured_nothing(data["cpu"]):
                     # Glances keeps that answer for its refresh time: ask once more after it.
                     await asyncio.sleep(CPU_RETRY_DELAY)
