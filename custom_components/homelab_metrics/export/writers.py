@@ -1,4 +1,9 @@
-"""CSV and JSON writers that turn history rows into bytes chunk by chunk (memory stays flat)."""
+"""CSV and JSON writers that turn history rows into bytes chunk by chunk (memory stays flat).
+
+Stored rows arrive as text SQLite wrote (their stored line behind the timestamp, see
+history/text.py); rows of values are written the same way here. Either way the writer only turns
+the line's separators into the format's own.
+"""
 
 from __future__ import annotations
 

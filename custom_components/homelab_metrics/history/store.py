@@ -2,9 +2,10 @@
 
 The jobs live beside this module: `opening` (open, recover, schema), `writes` (samples and their
 rollup marks, removal, backup holds), `rollup` (rollups and retention), `days` (local days of the
-time zone), on the writer's `worker` thread; `queries` (pages, buckets computed on the fly, counts)
-and export chunks formatted as they are read, on the `reader` thread and its read-only connection;
-and `clock`, which holds back polls stamped far ahead of the time that really passed. Reads and
+time zone), `text` (each row's values as exports write them, stored with the row), on the writer's
+`worker` thread; `queries` (pages, buckets computed on the fly, counts, stored rows as an export's
+text) and export chunks, on the `reader` thread and its read-only connection; and `clock`, which
+holds back polls stamped far ahead of the time that really passed. Reads and
 writes run side by side (WAL), so neither waits behind the other.
 
 Clock jumps: retention counts back from each server's newest stored sample, never from later than
