@@ -100,7 +100,10 @@ def field_queries(window: int, instance: str | None = None) -> dict[str, str]:
 
     root = 'mountpoint="/"'
     used = f"({s('node_filesystem_size_bytes', root)} - {s('node_filesystem_free_bytes', root)})"
-    idle = f"sum by (job, instance) (rate({s('node_cpu_seconds_total', 'mode=~"idle|iowait"')}{w}))"
+    idle_modes = 'mode=~"idle|iowait"'
+    idle = (
+        f"sum by (job, instance) (rate({s('node_cpu_seconds_total', idle_modes)}{w}))"
+    )
     total = f"sum by (job, instance) (rate({s('node_cpu_seconds_total')}{w}))"
     physical = f"device!~{promql_string(physical_interface_regex())}"
     chips = s("node_hwmon_chip_names", f"chip_name=~{promql_string(cpu_chip_regex())}")
@@ -118,8 +121,9 @@ def field_queries(window: int, instance: str | None = None) -> dict[str, str]:
         f" unless on (job, instance, chip) ({hwmon} and {on_sensor} {tdie})))"
     )
     zone_types = "|".join(_THERMAL_ZONE_PREFIXES)
+    zone_type = f'type=~"(?:{zone_types}).*"'
     zones = (
-        f"max by (job, instance) (({s('node_thermal_zone_temp', f'type=~"(?:{zone_types}).*"')}"
+        f"max by (job, instance) (({s('node_thermal_zone_temp', zone_type)}"
         f" >= {low:g}) <= {high:g})"
     )
     mem_total = s("node_memory_MemTotal_bytes")
