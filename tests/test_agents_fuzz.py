@@ -455,14 +455,18 @@ async def test_glances_client_fuzz(
         data.draw(glances_poll(f"v{version}_second"), label="second"),
     ]
     config = AgentConfig(host="192.0.2.2", port=61208)
-    times = iter([float(NOW), NOW + elapsed])
+    times = [float(NOW), NOW + elapsed]
+    now = [times[0]]
     mocker = AiohttpClientMocker()
     session = mocker.create_session(asyncio.get_running_loop())
-    client = GlancesClient(session, config, clock=lambda: next(times))
+    client = GlancesClient(session, config, clock=lambda: now[0])
     other = 3 if version == 4 else 4
     delay, glances_agent.CPU_RETRY_DELAY = glances_agent.CPU_RETRY_DELAY, 0.0
     try:
-        for poll, (page_status, page, page_type) in zip(polls, pages, strict=True):
+        for poll, (page_status, page, page_type), when in zip(
+            polls, pages, times, strict=True
+        ):
+            now[0] = when
             mocker.clear_requests()
             for plugin, (status, body) in poll.items():
                 mocker.get(
