@@ -112,7 +112,15 @@ class WindowReader:
     def _step(self, db: sqlite3.Connection) -> list[Row]:
         """Up to STEP stored rows, computed buckets in their place; then other threads may run."""
         if self._fresh is None:
-            self._fresh = self._computed(db)
+            self._fresh = computed(
+                db,
+                self._days,
+                self._server_id,
+                self._tier,
+                self._start,
+                self._end,
+                self._now,
+            )
         rows = queries.page(
             db,
             self._server_id,
@@ -133,18 +141,6 @@ class WindowReader:
             # last step the job ends and lets go of it anyway; sleep(0) costs about 0.1 ms here.
             time.sleep(0)
         return rows
-
-    def _computed(self, db: sqlite3.Connection) -> dict[int, Row]:
-        """The window's buckets computed from the finer tier, by start, as stored rows read."""
-        return computed(
-            db,
-            self._days,
-            self._server_id,
-            self._tier,
-            self._start,
-            self._end,
-            self._now,
-        )
 
 
 class FileReader:
