@@ -262,3 +262,48 @@ def test_upgraded_file_exports_what_it_did(tmp_path: Path) -> None:
         assert line == write(*values)
     conn.close()
     assert [m.key for m in METRICS] == list(KEYS)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+async def test_a_window_of_millennia_reads_only_its_rows(
+    store: HistoryStore, zone: str
+) -> None:
+    """A custom window from year 1 to 9999 is the file of the rows it holds: the offset search and
+    the SQL runs cover only the stretch with rows, so no time outside Python's dates is looked at
+    and the cost does not grow with the window."""
+    tz = ZoneInfo(zone)
+    now = int(datetime(2025, 11, 24, tzinfo=UTC).timestamp())
+    await store.async_add_many(
+        "a",
+        [Sample(timestamp=ts, cpu_percent=ts % 7) for ts in range(now - DAY, now, 600)],
+    )
+    first = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+    last = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+    for tier in Tier:
+        rows = [
+            row
+            async for batch in store.async_query("a", tier, now - 2 * DAY, now, now=now)
+            for row in batch
+        ]
+        expected = make_writer("json", tier, meta(tier, tz))
+        wanted = b"".join(iter_export(expected, [rows]))
+        writer = make_writer("json", tier, meta(tier, tz))
+        got = b"".join(
+            [
+                c
+                async for c in store.async_export(
+                    "a", tier, first, last, writer, now=now
+                )
+            ]
+        )
+        assert got == wanted, tier
+        # Nothing at all in the window: a file without rows.
+        empty = make_writer("csv", tier, meta(tier, tz))
+        chunks = [
+            c
+            async for c in store.async_export(
+                "a", tier, first, now - 3 * DAY, empty, now=now
+            )
+        ]
+        assert b"".join(chunks) == empty.start()
+        assert empty.rows == 0

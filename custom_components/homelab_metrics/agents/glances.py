@@ -63,6 +63,8 @@ PLUGINS = ("cpu", "mem", "memswap", "fs", "load", "uptime", "network", "sensors"
 """What every poll asks for, in this order (cpu first: its 404 tells the API version)."""
 SLOW_PLUGINS = ("memswap", "fs", "uptime")
 """Plugins asked once every SLOW_REFRESH seconds; the polls between use their last answers."""
+FAST_PLUGINS = tuple(p for p in PLUGINS if p not in SLOW_PLUGINS)
+"""What the polls between ask for."""
 SLOW_REFRESH = 60.0
 """Seconds a slow plugin's answer serves: a disk's use or a boot time a minute old is still true."""
 INFO_PLUGINS = {4: ("system", "version"), 3: ("system", "help")}
@@ -330,8 +332,8 @@ class GlancesClient(HttpAgentClient):
             if (slow := self._slow) is not None and (
                 slow[0] == version and 0 <= self._clock() - slow[1] < SLOW_REFRESH
             ):
-                names = tuple(p for p in PLUGINS if p not in SLOW_PLUGINS)
-                if (data := await self._async_plugins(version, names)) is not None:
+                data = await self._async_plugins(version, FAST_PLUGINS)
+                if data is not None:
                     return version, {**data, **slow[2]}, False
             elif (data := await self._async_plugins(version, PLUGINS)) is not None:
                 return version, data, True

@@ -161,6 +161,18 @@ def lines(
     return text or b"", rows, last
 
 
+def bounds(
+    db: sqlite3.Connection, server_id: str, tier: Tier, start: int, end: int
+) -> tuple[int, int] | None:
+    """The first and last stored timestamp of [start, end), or None without a row."""
+    first, last = db.execute(
+        f"SELECT MIN(ts), MAX(ts) FROM {tier.value} "
+        "WHERE server_id = ? AND ts >= ? AND ts < ?",
+        (server_id, start, end),
+    ).fetchone()
+    return None if first is None else (first, last)
+
+
 def count(
     db: sqlite3.Connection,
     days: LocalDays,

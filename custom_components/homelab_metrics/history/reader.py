@@ -70,12 +70,8 @@ class Formatter(Protocol):
         ...
 
 
-class WindowReader:
-    """The rows of one server, tier and window, oldest first, each call going on where the last stopped.
-
-    Aggregate buckets not rolled up yet, and the one holding `now`, are computed from the finer
-    tier by the first call, and take the place of stored ones.
-    """
+class _Window:
+    """One server, tier and window, read from `start` on; `now` tells which buckets are computed."""
 
     def __init__(
         self,
@@ -93,9 +89,37 @@ class WindowReader:
         self._start = start
         self._end = end
         self._now = now
-        self._fresh: dict[int, Row] | None = None
-        self._read_all = False
-        self._held: list[Row] = []
+
+    def _computed(self, db: sqlite3.Connection) -> dict[int, Row]:
+        """The window's aggregate buckets computed from the finer tier, by start, as stored rows read.
+
+        Those not rolled up yet, and the one holding `now`.
+        """
+        if self._tier is Tier.RAW:
+            return {}
+        rows = queries.fresh(
+            db,
+            self._days,
+            self._server_id,
+            self._tier,
+            self._start,
+            self._end,
+            self._now,
+        )
+        return {row[0]: queries.public(row) for row in rows}
+
+
+class WindowReader(_Window):
+    """The rows of one server, tier and window, oldest first, each call going on where the last stopped.
+
+    Aggregate buckets not rolled up yet, and the one holding `now`, are computed from the finer
+    tier by the first call, and take the place of stored ones.
+    """
+
+    _fresh: dict[int, Row] | None = None
+    _read_all = False
+    _held: tuple[Row, ...] = ()
+    """Rows read and not handed out yet."""
 
     @property
     def done(self) -> bool:
@@ -105,22 +129,14 @@ class WindowReader:
     def batch(self, db: sqlite3.Connection, size: int) -> list[Row]:
         """The next `size` rows (fewer at the end)."""
         while not self._read_all and len(self._held) < size:
-            self._held += self._step(db)
+            self._held += tuple(self._step(db))
         rows, self._held = self._held[:size], self._held[size:]
-        return rows
+        return list(rows)
 
     def _step(self, db: sqlite3.Connection) -> list[Row]:
         """Up to STEP stored rows, computed buckets in their place; then other threads may run."""
         if self._fresh is None:
-            self._fresh = computed(
-                db,
-                self._days,
-                self._server_id,
-                self._tier,
-                self._start,
-                self._end,
-                self._now,
-            )
+            self._fresh = self._computed(db)
         rows = queries.page(
             db,
             self._server_id,
@@ -143,11 +159,12 @@ class WindowReader:
         return rows
 
 
-class FileReader:
+class FileReader(_Window):
     """An export of one server, tier and window: the file's bytes, a chunk per call.
 
     Stored rows come from SQL as text (`queries.lines`), in runs that end where the time zone's
-    offset changes and where a computed bucket takes a stored row's place.
+    offset changes and where a computed bucket takes a stored row's place. Only the stretch of
+    the window that holds rows is read, so a window of centuries costs what its rows cost.
     """
 
     def __init__(
@@ -161,14 +178,10 @@ class FileReader:
         formatter: Formatter,
     ) -> None:
         """Nothing is read until the first call."""
-        self._days = days
-        self._server_id = server_id
-        self._tier = tier
-        self._start = start
-        self._end = end
-        self._now = now
+        super().__init__(days, server_id, tier, start, end, now)
         self._formatter = formatter
-        self._computed: list[tuple[int, Row]] | None = None
+        self._due: list[tuple[int, Row]] | None = None
+        """Computed buckets not written yet, the next one last."""
         self._format: LineFormat | None = None
         self._started = False
         self.done = False
@@ -191,20 +204,14 @@ class FileReader:
     def _step(self, db: sqlite3.Connection) -> bytes:
         """Up to LINES_STEP stored rows, or the stored rows up to a computed bucket and it."""
         formatter = self._formatter
-        if self._computed is None:
-            fresh = computed(
-                db,
-                self._days,
-                self._server_id,
-                self._tier,
-                self._start,
-                self._end,
-                self._now,
-            )
-            self._computed = sorted(fresh.items(), reverse=True)
+        if self._due is None:
+            self._begin(db)
+        if self._start >= self._end:
+            self.done = True
+            return b""
         if self._format is None or self._start >= self._format.until:
             self._format = formatter.line_format(self._start, self._end)
-        due = self._computed[-1][0] if self._computed else self._end
+        due = self._due[-1][0] if self._due else self._end
         stop = min(self._format.until, due, self._end)
         text, rows, last = queries.lines(
             db,
@@ -220,25 +227,23 @@ class FileReader:
             self._start = last + 1
             return part
         self._start = stop
-        if stop == due and self._computed:
+        if stop == due and self._due:
             # The computed bucket takes the place of a stored row of the same start.
-            part += formatter.write([self._computed.pop()[1]])
+            part += formatter.write([self._due.pop()[1]])
             self._start = due + 1
-        self.done = self._start >= self._end and not self._computed
+        self.done = self._start >= self._end and not self._due
         return part
 
-
-def computed(
-    db: sqlite3.Connection,
-    days: LocalDays,
-    server_id: str,
-    tier: Tier,
-    start: int,
-    end: int,
-    now: int,
-) -> dict[int, Row]:
-    """Buckets of [start, end) computed from the finer tier, by start, as stored rows read."""
-    if tier is Tier.RAW:
-        return {}
-    rows = queries.fresh(db, days, server_id, tier, start, end, now)
-    return {row[0]: queries.public(row) for row in rows}
+    def _begin(self, db: sqlite3.Connection) -> None:
+        """Compute the buckets to compute, and narrow the window to the first and last row."""
+        computed = self._computed(db)
+        self._due = sorted(computed.items(), reverse=True)
+        found = [*computed]
+        if stored := queries.bounds(
+            db, self._server_id, self._tier, self._start, self._end
+        ):
+            found += stored
+        if found:
+            self._start, self._end = min(found), max(found) + 1
+        else:
+            self._start = self._end

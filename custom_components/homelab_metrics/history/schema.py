@@ -94,11 +94,14 @@ def write_lines(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
     """Write the line of every row of every tier anew, from the columns of `keys`."""
     line_functions(conn, keys)
     conn.execute(f"UPDATE raw SET line = raw_line({', '.join(keys)})")
-    shown = [f"{key}_{stat}" for key in keys for stat in STATS[:3]]
     for table in AGGREGATE_TABLES:
-        conn.execute(
-            f"UPDATE {table} SET line = aggregate_line({', '.join(shown)}, samples)"
-        )
+        conn.execute(f"UPDATE {table} SET line = {aggregate_line(keys)}")
+
+
+def aggregate_line(keys: Sequence[str]) -> str:
+    """The SQL call that gives an aggregate row's line from its columns (see line_functions)."""
+    shown = [f"{key}_{stat}" for key in keys for stat in STATS[:3]]
+    return f"aggregate_line({', '.join(shown)}, samples)"
 
 
 def add_metric(key: str, keys: Sequence[str]) -> Migration:

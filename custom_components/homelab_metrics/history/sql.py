@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 
 from .metrics import METRICS
-from .schema import STATS
+from .schema import STATS, aggregate_line
 
 type Row = tuple[Any, ...]
 
@@ -22,11 +22,7 @@ AGG_COLUMNS = tuple(f"{k}_{stat}" for k in KEYS for stat in STATS)
 AGG_SELECT = ", ".join((*AGG_COLUMNS, "samples"))
 """Every stored aggregate column after the timestamp, in table order."""
 
-AGGREGATE_LINE = (
-    "aggregate_line("
-    + ", ".join(f"{k}_{stat}" for k in KEYS for stat in STATS[:3])
-    + ", samples)"
-)
+AGGREGATE_LINE = aggregate_line(KEYS)
 """The line (text.py) of an aggregate row, from its columns (schema.line_functions gives SQL it)."""
 
 RAW_AGG = ", ".join(f"AVG(r.{k}), MIN(r.{k}), MAX(r.{k}), COUNT(r.{k})" for k in KEYS)
